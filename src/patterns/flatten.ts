@@ -1,0 +1,275 @@
+/**
+ * Flattens an event into leaves, visiting only the paths some rule tests (event-ruler materialises only
+ * fields whose steps occur in a rule, spec §1). JSON text is scanned once without building objects:
+ * skipped subtrees are validated but not decoded, number tokens keep their spelling, and duplicate keys
+ * contribute every value.
+ */
+import { BusError } from '../core/errors.js';
+import { JsonSyntaxError, MAX_JSON_DEPTH, expectWord, readString, scanNumber, skipWs, unexpected } from './json.js';
+import { comparableValue } from './numbers.js';
+import { FALSE, NULL, NUMBER, STRING, TRUE, type Leaf, type LeafKind, type Membership } from './model.js';
+
+/** The leaves of one path for the event being matched; valid while `epoch` is the flatten's epoch. */
+export interface Slot {
+  readonly path: string;
+  leaves: Leaf[];
+  epoch: number;
+}
+
+/** A node of the trie of tested paths; a key with dots walks several nodes, as nesting would. */
+export interface PathNode {
+  children: Map<string, PathNode> | undefined;
+  slot: Slot | undefined;
+}
+
+/** Result of a flatten: the slots that received leaves. */
+export interface Flattened {
+  readonly epoch: number;
+  readonly touched: Slot[];
+  /** Whether any leaf sits inside an array of objects (array consistency then needs checking). */
+  readonly hasMembership: boolean;
+}
+
+let epochCounter = 0;
+
+/** Leaves of `slot` for the flatten `f`. */
+export function leavesOf(slot: Slot | undefined, f: Flattened): readonly Leaf[] {
+  return slot !== undefined && slot.epoch === f.epoch ? slot.leaves : EMPTY;
+}
+const EMPTY: readonly Leaf[] = [];
+
+class Collector {
+  readonly epoch = ++epochCounter;
+  readonly touched: Slot[] = [];
+  hasMembership = false;
+  arrays = 0;
+
+  add(slot: Slot, kind: LeafKind, text: string, num: number, mem: Membership | null): void {
+    if (slot.epoch !== this.epoch) {
+      slot.epoch = this.epoch;
+      slot.leaves = [];
+      this.touched.push(slot);
+    }
+    if (mem !== null) this.hasMembership = true;
+    slot.leaves.push({ kind, text, num, mem, ip: undefined });
+  }
+}
+
+function child(node: PathNode, key: string): PathNode | undefined {
+  const direct = node.children?.get(key);
+  if (direct !== undefined || key.indexOf('.') < 0) return direct;
+  // `{"a.b": 1}` and `{"a": {"b": 1}}` name the same field (spec §1, quirk 1).
+  let n: PathNode | undefined = node;
+  for (const step of key.split('.')) {
+    n = n.children?.get(step);
+    if (n === undefined) return undefined;
+  }
+  return n;
+}
+
+/** Validates and skips the value at `i`; returns the index after it. */
+function skipValue(s: string, i: number, depth: number, cursor: { end: number }): number {
+  const c = s.charCodeAt(i);
+  if (c === 0x22) {
+    readString(s, i + 1, cursor);
+    return cursor.end;
+  }
+  if (c === 0x7b || c === 0x5b) {
+    if (depth > MAX_JSON_DEPTH) throw new JsonSyntaxError(`Nesting deeper than ${MAX_JSON_DEPTH}`, i);
+    const isObject = c === 0x7b;
+    const close = isObject ? 0x7d : 0x5d;
+    let k = skipWs(s, i + 1);
+    if (s.charCodeAt(k) === close) return k + 1;
+    for (;;) {
+      if (isObject) {
+        if (s.charCodeAt(k) !== 0x22) throw unexpected(s, k);
+        readString(s, k + 1, cursor);
+        k = skipWs(s, cursor.end);
+        if (s.charCodeAt(k) !== 0x3a) throw unexpected(s, k);
+        k = skipWs(s, k + 1);
+      }
+      k = skipWs(s, skipValue(s, k, depth + 1, cursor));
+      const d = s.charCodeAt(k);
+      if (d === close) return k + 1;
+      if (d !== 0x2c) throw unexpected(s, k);
+      k = skipWs(s, k + 1);
+    }
+  }
+  if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return scanNumber(s, i);
+  if (c === 0x74) return expectWord(s, i, 'true');
+  if (c === 0x66) return expectWord(s, i, 'false');
+  if (c === 0x6e) return expectWord(s, i, 'null');
+  throw unexpected(s, i);
+}
+
+class TextFlattener {
+  private readonly cursor = { end: 0 };
+  constructor(
+    private readonly s: string,
+    private readonly out: Collector,
+  ) {}
+
+  /** Object whose `{` is at `i`; returns the index after its `}`. */
+  object(i: number, node: PathNode, mem: Membership | null, depth: number): number {
+    const s = this.s;
+    if (depth > MAX_JSON_DEPTH) throw new JsonSyntaxError(`Nesting deeper than ${MAX_JSON_DEPTH}`, i);
+    let k = skipWs(s, i + 1);
+    if (s.charCodeAt(k) === 0x7d) return k + 1;
+    for (;;) {
+      if (s.charCodeAt(k) !== 0x22) throw unexpected(s, k);
+      const key = readString(s, k + 1, this.cursor);
+      k = skipWs(s, this.cursor.end);
+      if (s.charCodeAt(k) !== 0x3a) throw unexpected(s, k);
+      k = skipWs(s, k + 1);
+      const next = child(node, key);
+      k = skipWs(s, next === undefined ? skipValue(s, k, depth + 1, this.cursor) : this.value(k, next, mem, depth + 1));
+      const d = s.charCodeAt(k);
+      if (d === 0x7d) return k + 1;
+      if (d !== 0x2c) throw unexpected(s, k);
+      k = skipWs(s, k + 1);
+    }
+  }
+
+  /** Value at `i` belonging to the path of `node`; returns the index after it. */
+  value(i: number, node: PathNode, mem: Membership | null, depth: number): number {
+    const s = this.s;
+    const c = s.charCodeAt(i);
+    if (c === 0x7b)
+      return node.children === undefined ? skipValue(s, i, depth, this.cursor) : this.object(i, node, mem, depth);
+    if (c === 0x5b) return this.array(i, node, mem, depth);
+    const slot = node.slot;
+    if (c === 0x22) {
+      const text = readString(s, i + 1, this.cursor);
+      if (slot !== undefined) this.out.add(slot, STRING, text, NaN, mem);
+      return this.cursor.end;
+    }
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const end = scanNumber(s, i);
+      if (slot !== undefined) {
+        const text = s.slice(i, end);
+        this.out.add(slot, NUMBER, text, comparableValue(text) ?? NaN, mem);
+      }
+      return end;
+    }
+    let kind: LeafKind;
+    let end: number;
+    if (c === 0x74) {
+      end = expectWord(s, i, 'true');
+      kind = TRUE;
+    } else if (c === 0x66) {
+      end = expectWord(s, i, 'false');
+      kind = FALSE;
+    } else if (c === 0x6e) {
+      end = expectWord(s, i, 'null');
+      kind = NULL;
+    } else {
+      throw unexpected(s, i);
+    }
+    if (slot !== undefined) this.out.add(slot, kind, WORDS[kind], NaN, mem);
+    return end;
+  }
+
+  /**
+   * Array whose `[` is at `i`. Scalars keep the membership of the enclosing element; objects (and
+   * nested arrays) get this array's id and their index, for array consistency (spec §3).
+   */
+  array(i: number, node: PathNode, mem: Membership | null, depth: number): number {
+    const s = this.s;
+    if (depth > MAX_JSON_DEPTH) throw new JsonSyntaxError(`Nesting deeper than ${MAX_JSON_DEPTH}`, i);
+    const id = this.out.arrays++;
+    let k = skipWs(s, i + 1);
+    if (s.charCodeAt(k) === 0x5d) return k + 1;
+    for (let index = 0; ; index++) {
+      const c = s.charCodeAt(k);
+      const inner = c === 0x7b || c === 0x5b ? { array: id, index, parent: mem } : mem;
+      k = skipWs(s, this.value(k, node, inner, depth + 1));
+      const d = s.charCodeAt(k);
+      if (d === 0x5d) return k + 1;
+      if (d !== 0x2c) throw unexpected(s, k);
+      k = skipWs(s, k + 1);
+    }
+  }
+}
+
+const WORDS: Record<LeafKind, string> = {
+  [STRING]: '',
+  [NUMBER]: '',
+  [TRUE]: 'true',
+  [FALSE]: 'false',
+  [NULL]: 'null',
+};
+
+function flattenObjectValue(v: unknown, node: PathNode, mem: Membership | null, out: Collector, depth: number): void {
+  if (depth > MAX_JSON_DEPTH)
+    throw new BusError('INVALID_JSON', `Event nesting deeper than ${MAX_JSON_DEPTH} (or a cycle)`);
+  if (v === null || v === undefined) {
+    if (v === null && node.slot !== undefined) out.add(node.slot, NULL, 'null', NaN, mem);
+    return;
+  }
+  switch (typeof v) {
+    case 'string':
+      if (node.slot !== undefined) out.add(node.slot, STRING, v, NaN, mem);
+      return;
+    case 'number':
+    case 'bigint': {
+      if (typeof v === 'number' && !Number.isFinite(v))
+        throw new BusError('INVALID_JSON', `Event value ${v} is not a JSON number`);
+      const text = String(v);
+      if (node.slot !== undefined)
+        out.add(node.slot, NUMBER, text, typeof v === 'number' ? v + 0 : (comparableValue(text) ?? NaN), mem);
+      return;
+    }
+    case 'boolean':
+      if (node.slot !== undefined) out.add(node.slot, v ? TRUE : FALSE, v ? 'true' : 'false', NaN, mem);
+      return;
+    case 'object': {
+      if (Array.isArray(v)) {
+        const id = out.arrays++;
+        v.forEach((item: unknown, index) => {
+          const inner = item !== null && typeof item === 'object' ? { array: id, index, parent: mem } : mem;
+          flattenObjectValue(item, node, inner, out, depth + 1);
+        });
+        return;
+      }
+      if (node.children === undefined) return;
+      for (const key of Object.keys(v)) {
+        const next = child(node, key);
+        if (next !== undefined) flattenObjectValue((v as Record<string, unknown>)[key], next, mem, out, depth + 1);
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/**
+ * Flattens `event` (JSON text or a parsed object) along the paths of `root`.
+ * @throws BusError `INVALID_JSON` for malformed text, `INVALID_EVENT` when the event is not an object.
+ */
+export function flatten(event: string | object, root: PathNode): Flattened {
+  const out = new Collector();
+  if (typeof event === 'string') {
+    const start = skipWs(event, 0);
+    if (event.charCodeAt(start) !== 0x7b) {
+      if (start >= event.length) throw new BusError('INVALID_JSON', 'Event is empty: expected a JSON object');
+      notAnObject();
+    }
+    try {
+      const end = skipWs(event, new TextFlattener(event, out).object(start, root, null, 0));
+      if (end < event.length) throw new JsonSyntaxError('Unexpected content after the JSON value', end);
+    } catch (err) {
+      if (err instanceof JsonSyntaxError)
+        throw new BusError('INVALID_JSON', `Event is not valid JSON: ${err.message}`, { cause: err });
+      throw err;
+    }
+  } else {
+    if (event === null || typeof event !== 'object' || Array.isArray(event)) notAnObject();
+    flattenObjectValue(event, root, null, out, 0);
+  }
+  return out;
+}
+
+function notAnObject(): never {
+  throw new BusError('INVALID_EVENT', 'Event must be a JSON object');
+}
