@@ -11,6 +11,7 @@ import { JsonSyntaxError, fromJsValue, parseJson, type JsonNode } from './json.j
 import { parseCidr, ipToHex } from './ip.js';
 import { comparableValue } from './numbers.js';
 import { compileIgnoreCase, compileWildcard } from './strings.js';
+import { compileCondition } from './predicates.js';
 import { FALSE, NULL, TRUE, type Condition, type Matcher, type SubRule } from './model.js';
 
 /** Fields (paths) one sub-rule may test; event-ruler's `MAXIMUM_RULE_SIZE`. */
@@ -394,6 +395,7 @@ function toSubRule(part: Partial, where: string): SubRule {
       path,
       steps: stepsOf(path),
       matchers,
+      test: compileCondition(matchers),
       absentOk: matchers.some((m) => m.k === 'exists' && !m.value),
     }));
   return { conditions, hasAbsent: conditions.some((c) => c.absentOk) };

@@ -5,7 +5,16 @@
  * contribute every value.
  */
 import { BusError } from '../core/errors.js';
-import { JsonSyntaxError, MAX_JSON_DEPTH, expectWord, readString, scanNumber, skipWs, unexpected } from './json.js';
+import {
+  JsonSyntaxError,
+  MAX_JSON_DEPTH,
+  expectWord,
+  readString,
+  scanNumber,
+  skipString,
+  skipWs,
+  unexpected,
+} from './json.js';
 import { comparableValue } from './numbers.js';
 import { FALSE, NULL, NUMBER, STRING, TRUE, type Leaf, type LeafKind, type Membership } from './model.js';
 
@@ -14,20 +23,36 @@ export interface Slot {
   readonly path: string;
   leaves: Leaf[];
   epoch: number;
+  /** Whether a leaf of this flatten sits inside an array of objects. */
+  inArrays: boolean;
 }
 
 /** A node of the trie of tested paths; a key with dots walks several nodes, as nesting would. */
 export interface PathNode {
   children: Map<string, PathNode> | undefined;
+  /** The same children as a list, compared in place against the event text while it is short. */
+  list: Array<readonly [string, PathNode]>;
   slot: Slot | undefined;
+}
+
+/** Up to this many children, keys are compared in place rather than sliced and hashed. */
+const SHORT_LIST = 12;
+
+/** The child whose key is the text `s[start, start + len)`, which holds no escape and no dot. */
+function childAt(node: PathNode, s: string, start: number, len: number): PathNode | undefined {
+  const list = node.list;
+  if (list.length > SHORT_LIST) return node.children?.get(s.slice(start, start + len));
+  for (let i = 0; i < list.length; i++) {
+    const entry = list[i]!;
+    if (entry[0].length === len && s.startsWith(entry[0], start)) return entry[1];
+  }
+  return undefined;
 }
 
 /** Result of a flatten: the slots that received leaves. */
 export interface Flattened {
   readonly epoch: number;
   readonly touched: Slot[];
-  /** Whether any leaf sits inside an array of objects (array consistency then needs checking). */
-  readonly hasMembership: boolean;
 }
 
 let epochCounter = 0;
@@ -41,16 +66,16 @@ const EMPTY: readonly Leaf[] = [];
 class Collector {
   readonly epoch = ++epochCounter;
   readonly touched: Slot[] = [];
-  hasMembership = false;
   arrays = 0;
 
   add(slot: Slot, kind: LeafKind, text: string, num: number, mem: Membership | null): void {
     if (slot.epoch !== this.epoch) {
       slot.epoch = this.epoch;
       slot.leaves = [];
+      slot.inArrays = false;
       this.touched.push(slot);
     }
-    if (mem !== null) this.hasMembership = true;
+    if (mem !== null) slot.inArrays = true;
     slot.leaves.push({ kind, text, num, mem, ip: undefined });
   }
 }
@@ -68,12 +93,9 @@ function child(node: PathNode, key: string): PathNode | undefined {
 }
 
 /** Validates and skips the value at `i`; returns the index after it. */
-function skipValue(s: string, i: number, depth: number, cursor: { end: number }): number {
+function skipValue(s: string, i: number, depth: number): number {
   const c = s.charCodeAt(i);
-  if (c === 0x22) {
-    readString(s, i + 1, cursor);
-    return cursor.end;
-  }
+  if (c === 0x22) return skipString(s, i + 1);
   if (c === 0x7b || c === 0x5b) {
     if (depth > MAX_JSON_DEPTH) throw new JsonSyntaxError(`Nesting deeper than ${MAX_JSON_DEPTH}`, i);
     const isObject = c === 0x7b;
@@ -83,12 +105,11 @@ function skipValue(s: string, i: number, depth: number, cursor: { end: number })
     for (;;) {
       if (isObject) {
         if (s.charCodeAt(k) !== 0x22) throw unexpected(s, k);
-        readString(s, k + 1, cursor);
-        k = skipWs(s, cursor.end);
+        k = skipWs(s, skipString(s, k + 1));
         if (s.charCodeAt(k) !== 0x3a) throw unexpected(s, k);
         k = skipWs(s, k + 1);
       }
-      k = skipWs(s, skipValue(s, k, depth + 1, cursor));
+      k = skipWs(s, skipValue(s, k, depth + 1));
       const d = s.charCodeAt(k);
       if (d === close) return k + 1;
       if (d !== 0x2c) throw unexpected(s, k);
@@ -117,16 +138,30 @@ class TextFlattener {
     if (s.charCodeAt(k) === 0x7d) return k + 1;
     for (;;) {
       if (s.charCodeAt(k) !== 0x22) throw unexpected(s, k);
-      const key = readString(s, k + 1, this.cursor);
-      k = skipWs(s, this.cursor.end);
+      // Most keys hold no escape and no dot: find the closing quote and compare in place.
+      const start = k + 1;
+      let end = start;
+      let c = s.charCodeAt(end);
+      while (c !== 0x22 && c !== 0x5c && c !== 0x2e && c >= 0x20) c = s.charCodeAt(++end);
+      let next: PathNode | undefined;
+      if (c === 0x22) {
+        next = node.children === undefined ? undefined : childAt(node, s, start, end - start);
+        k = end + 1;
+      } else {
+        next = child(node, readString(s, start, this.cursor));
+        k = this.cursor.end;
+      }
+      if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
       if (s.charCodeAt(k) !== 0x3a) throw unexpected(s, k);
-      k = skipWs(s, k + 1);
-      const next = child(node, key);
-      k = skipWs(s, next === undefined ? skipValue(s, k, depth + 1, this.cursor) : this.value(k, next, mem, depth + 1));
+      k = k + 1;
+      if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
+      k = next === undefined ? skipValue(s, k, depth + 1) : this.value(k, next, mem, depth + 1);
+      if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
       const d = s.charCodeAt(k);
       if (d === 0x7d) return k + 1;
       if (d !== 0x2c) throw unexpected(s, k);
-      k = skipWs(s, k + 1);
+      k = k + 1;
+      if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
     }
   }
 
@@ -134,8 +169,7 @@ class TextFlattener {
   value(i: number, node: PathNode, mem: Membership | null, depth: number): number {
     const s = this.s;
     const c = s.charCodeAt(i);
-    if (c === 0x7b)
-      return node.children === undefined ? skipValue(s, i, depth, this.cursor) : this.object(i, node, mem, depth);
+    if (c === 0x7b) return node.children === undefined ? skipValue(s, i, depth) : this.object(i, node, mem, depth);
     if (c === 0x5b) return this.array(i, node, mem, depth);
     const slot = node.slot;
     if (c === 0x22) {

@@ -32,7 +32,7 @@ export function validatePattern(pattern: PatternInput): void {
  * matchesPattern({ n: [300] }, '{"n": 3.0e2}'); // true
  */
 export function matchesPattern(pattern: PatternInput, event: string | object): boolean {
-  const trie = new PathTrie((path) => ({ path, leaves: [], epoch: 0 }));
+  const trie = new PathTrie((path) => ({ path, leaves: [], epoch: 0, inArrays: false }));
   const rules = compilePattern(pattern).map((rule) => trie.bind(rule));
   const f = flatten(event, trie.root);
   return rules.some((rule) => verify(rule, f));

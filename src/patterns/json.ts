@@ -47,19 +47,24 @@ export function skipWs(s: string, i: number): number {
  * closing quote is left in `cursor.end`.
  */
 export function readString(s: string, i: number, cursor: { end: number }): string {
-  const close = s.indexOf('"', i);
-  if (close < 0) throw new JsonSyntaxError('Unterminated string', i - 1);
-  const slash = s.indexOf('\\', i);
-  if (slash < 0 || slash > close) {
-    for (let k = i; k < close; k++) {
-      if (s.charCodeAt(k) < 0x20) throw new JsonSyntaxError('Unescaped control character in string', k);
+  // Fast path: no escapes. One pass that stops at the closing quote (an unbounded indexOf for a
+  // backslash would rescan the rest of the text for every string).
+  let k = i;
+  for (;;) {
+    const c = s.charCodeAt(k);
+    if (c === 0x22) {
+      cursor.end = k + 1;
+      return s.slice(i, k);
     }
-    cursor.end = close + 1;
-    return s.slice(i, close);
+    if (c === 0x5c) break;
+    if (c < 0x20 || k >= s.length) {
+      if (k >= s.length) throw new JsonSyntaxError('Unterminated string', i - 1);
+      throw new JsonSyntaxError('Unescaped control character in string', k);
+    }
+    k++;
   }
   let out = '';
   let start = i;
-  let k = i;
   for (;;) {
     if (k >= s.length) throw new JsonSyntaxError('Unterminated string', i - 1);
     const c = s.charCodeAt(k);
@@ -86,6 +91,46 @@ export function readString(s: string, i: number, cursor: { end: number }): strin
   }
   cursor.end = k + 1;
   return out + s.slice(start, k);
+}
+
+/**
+ * Validates the string whose opening quote is at `i - 1` without decoding it; returns the index after
+ * the closing quote.
+ */
+export function skipString(s: string, i: number): number {
+  let k = i;
+  for (;;) {
+    const c = s.charCodeAt(k);
+    if (c === 0x22) return k + 1;
+    if (c === 0x5c) {
+      const e = s.charCodeAt(k + 1);
+      if (e === 0x75) {
+        if (!/^[0-9a-fA-F]{4}$/.test(s.slice(k + 2, k + 6))) throw new JsonSyntaxError('Invalid \\u escape', k);
+        k += 6;
+        continue;
+      }
+      // " \ / b f n r t
+      if (
+        e !== 0x22 &&
+        e !== 0x5c &&
+        e !== 0x2f &&
+        e !== 0x62 &&
+        e !== 0x66 &&
+        e !== 0x6e &&
+        e !== 0x72 &&
+        e !== 0x74
+      ) {
+        throw new JsonSyntaxError('Invalid escape in string', k);
+      }
+      k += 2;
+      continue;
+    }
+    if (c < 0x20 || k >= s.length) {
+      if (k >= s.length) throw new JsonSyntaxError('Unterminated string', i - 1);
+      throw new JsonSyntaxError('Unescaped control character in string', k);
+    }
+    k++;
+  }
 }
 
 /** Reads a number token starting at `i` (RFC 8259 grammar); returns the index after it. */

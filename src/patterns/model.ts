@@ -91,6 +91,8 @@ export interface Condition {
    */
   readonly steps: readonly string[] | null;
   readonly matchers: readonly Matcher[];
+  /** The matchers compiled into one test (see predicates.ts). */
+  readonly test: (leaf: Leaf) => boolean;
   /** True when one matcher is `{"exists": false}`: the condition also holds when no leaf qualifies. */
   readonly absentOk: boolean;
 }
@@ -108,7 +110,10 @@ export function leafIp(leaf: Leaf): string | null {
   return leaf.ip;
 }
 
-/** Whether `leaf` satisfies matcher `m` (`exists: false` never does; conditions handle absence). */
+/**
+ * Whether `leaf` satisfies matcher `m` (`exists: false` never does; conditions handle absence).
+ * The reference implementation; the fast path uses the closures of predicates.ts.
+ */
 export function testMatcher(m: Matcher, leaf: Leaf): boolean {
   const isString = leaf.kind === STRING;
   switch (m.k) {

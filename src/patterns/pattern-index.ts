@@ -25,8 +25,8 @@ interface SubEntry {
   readonly rule: BoundRule;
   /** Epoch of the last match in which this sub-rule became a candidate. */
   seen: number;
-  /** How to undo the filing, run on removal. */
-  readonly undo: Array<() => void>;
+  /** How to undo the filing (run on removal and before re-filing). */
+  readonly unfile: Array<() => void>;
 }
 
 /** Keys of one length looked up by slicing the value (prefixes, suffixes, literal wildcard ends). */
@@ -91,6 +91,7 @@ function removeFrom<K>(map: Map<K, SubEntry[]>, key: K, sub: SubEntry): void {
 class PathSlot implements Slot {
   leaves: Leaf[] = [];
   epoch = 0;
+  inArrays = false;
   readonly strings = new Map<string, SubEntry[]>();
   readonly numTexts = new Map<string, SubEntry[]>();
   readonly numbers = new Map<number, SubEntry[]>();
@@ -101,8 +102,30 @@ class PathSlot implements Slot {
   readonly ipv4 = new IntervalSet<string, SubEntry>();
   readonly ipv6 = new IntervalSet<string, SubEntry>();
   readonly presence: SubEntry[] = [];
+  /**
+   * How often each value (by {@link statKey}) occurs in the conditions of every rule on this path,
+   * filed here or not: the estimate of how often an event carries that value.
+   */
+  readonly stats = new Map<string, number>();
+  statsTotal = 0;
 
   constructor(readonly path: string) {}
+
+  /** Estimated probability that an event's value here satisfies `m`. */
+  chance(m: Matcher): number {
+    const key = statKey(m);
+    if (key === undefined) return m.k === 'range' || m.k === 'ip' ? RANGE_CHANCE : 1;
+    return (this.stats.get(key) ?? 1) / Math.max(1, this.statsTotal);
+  }
+
+  count(m: Matcher, delta: 1 | -1): void {
+    const key = statKey(m);
+    if (key === undefined) return;
+    const next = (this.stats.get(key) ?? 0) + delta;
+    if (next > 0) this.stats.set(key, next);
+    else this.stats.delete(key);
+    this.statsTotal += delta;
+  }
 
   collect(leaf: Leaf, hit: (sub: SubEntry) => void): void {
     let subs: SubEntry[] | undefined;
@@ -138,7 +161,40 @@ class PathSlot implements Slot {
   }
 }
 
+/** Cost of filing under "any value at this path": above every keyed estimate (those are at most 1 each). */
 const PRESENCE_COST = 1_000_000;
+/** Assumed share of events a numeric or CIDR range admits; no statistics say better. */
+const RANGE_CHANCE = 0.2;
+/** Re-file every sub-rule when the index reaches this many patterns, then at each doubling. */
+const FIRST_REFILE = 32;
+
+/** The statistics key of a keyed matcher; `undefined` for ranges and presence-only kinds. */
+function statKey(m: Matcher): string | undefined {
+  switch (m.k) {
+    case 'str':
+      return `s${m.value}`;
+    case 'numText':
+      return `t${m.raw}`;
+    case 'numEq':
+      return `n${m.value}`;
+    case 'lit':
+      return `l${m.kind}`;
+    case 'ip':
+      return m.range.lo === m.range.hi ? `i${m.range.lo}` : undefined;
+    case 'prefix':
+      return `p${m.value}`;
+    case 'suffix':
+      return `x${m.value}`;
+    case 'eic':
+    case 'prefixEic':
+    case 'suffixEic':
+      return `e${m.k}${m.p.text.toLowerCase()}`;
+    case 'wildcard':
+      return `w${m.w.text}`;
+    default:
+      return undefined;
+  }
+}
 
 /** Up to `limit` leading (or trailing) units of every case variant of an equals-ignore-case text. */
 function caseVariants(
@@ -168,6 +224,7 @@ export class PatternIndex {
   /** Sub-rules with no condition that needs a value (only `exists: false`): always verified. */
   private readonly always: SubEntry[] = [];
   private scratch: SubEntry[] = [];
+  private nextRefile = FIRST_REFILE;
 
   /** Number of patterns in the index. */
   get size(): number {
@@ -192,18 +249,40 @@ export class PatternIndex {
     const entry: RuleEntry = { id, subs: [], matched: 0 };
     for (const sub of subRules) {
       const rule = this.trie.bind(sub);
-      const subEntry: SubEntry = { owner: entry, rule, seen: 0, undo: [() => this.trie.unbind(rule)] };
+      this.count(rule, 1);
+      const subEntry: SubEntry = { owner: entry, rule, seen: 0, unfile: [] };
       this.file(subEntry);
       entry.subs.push(subEntry);
     }
     this.rules.set(id, entry);
+    // Early filings were chosen with little statistics; re-file everything at each doubling so that
+    // every sub-rule sits under its most selective condition (amortised O(1) per add).
+    if (this.rules.size >= this.nextRefile) {
+      this.nextRefile *= 2;
+      for (const e of this.rules.values()) {
+        for (const sub of e.subs) {
+          for (const undo of sub.unfile.splice(0)) undo();
+          this.file(sub);
+        }
+      }
+    }
+  }
+
+  private count(rule: BoundRule, delta: 1 | -1): void {
+    for (const { c, slot } of rule.conditions) {
+      if (slot !== undefined) for (const m of c.matchers) (slot as PathSlot).count(m, delta);
+    }
   }
 
   /** Removes the pattern stored under `id`; returns whether there was one. */
   remove(id: string): boolean {
     const entry = this.rules.get(id);
     if (entry === undefined) return false;
-    for (const sub of entry.subs) for (const undo of sub.undo) undo();
+    for (const sub of entry.subs) {
+      for (const undo of sub.unfile) undo();
+      this.count(sub.rule, -1);
+      this.trie.unbind(sub.rule);
+    }
     this.rules.delete(id);
     return true;
   }
@@ -261,59 +340,51 @@ export class PatternIndex {
     }
     if (best === undefined) {
       this.always.push(sub);
-      sub.undo.push(() => this.always.splice(this.always.indexOf(sub), 1));
+      sub.unfile.push(() => this.always.splice(this.always.indexOf(sub), 1));
       return;
     }
     const { slot, c } = best;
     if (best.cost >= PRESENCE_COST) {
       slot.presence.push(sub);
-      sub.undo.push(() => slot.presence.splice(slot.presence.indexOf(sub), 1));
+      sub.unfile.push(() => slot.presence.splice(slot.presence.indexOf(sub), 1));
       return;
     }
     for (const m of c.matchers) this.fileMatcher(sub, slot, m);
   }
 
-  /** Estimated candidates per event if filed under `c`: the bucket sizes it would join, weighted by kind. */
+  /**
+   * Estimated share of events for which `c` would make the sub-rule a candidate: the sum of its
+   * matchers' chances, or {@link PRESENCE_COST} when some matcher has no key to be looked up by.
+   */
   private costOf(c: Condition, slot: PathSlot): number {
     let cost = 0;
     for (const m of c.matchers) {
       switch (m.k) {
         case 'str':
-          cost += 1 + (slot.strings.get(m.value)?.length ?? 0);
-          break;
         case 'numText':
-          cost += 1 + (slot.numTexts.get(m.raw)?.length ?? 0);
-          break;
         case 'numEq':
-          cost += 1 + (slot.numbers.get(m.value)?.length ?? 0);
-          break;
         case 'lit':
-          cost += 20 + (slot.literals.get(m.kind)?.length ?? 0);
-          break;
         case 'ip':
-          cost += m.range.lo === m.range.hi ? 2 : 40;
+        case 'range':
           break;
         case 'prefix':
         case 'suffix':
-          if (m.value.includes('"') || m.value === '') cost += PRESENCE_COST;
-          else cost += 4 + (m.k === 'prefix' ? slot.prefixes.size(m.value) : slot.suffixes.size(m.value));
+          if (m.value.includes('"') || m.value === '') return PRESENCE_COST;
           break;
         case 'eic':
         case 'prefixEic':
         case 'suffixEic':
-          cost += caseVariants(m, 4) === undefined ? PRESENCE_COST : 8;
+          if (caseVariants(m, 4) === undefined) return PRESENCE_COST;
           break;
         case 'wildcard': {
           const segs = m.w.segments;
-          cost += segs.length === 1 || segs[0] !== '' || segs[segs.length - 1] !== '' ? 8 : PRESENCE_COST;
+          if (segs.length > 1 && segs[0] === '' && segs[segs.length - 1] === '') return PRESENCE_COST;
           break;
         }
-        case 'range':
-          cost += 50;
-          break;
         default:
-          cost += PRESENCE_COST + slot.presence.length;
+          return PRESENCE_COST;
       }
+      cost += slot.chance(m);
     }
     return cost;
   }
@@ -321,15 +392,15 @@ export class PatternIndex {
   private fileMatcher(sub: SubEntry, slot: PathSlot, m: Matcher): void {
     const inMap = <K>(map: Map<K, SubEntry[]>, key: K): void => {
       bucket(map, key).push(sub);
-      sub.undo.push(() => removeFrom(map, key, sub));
+      sub.unfile.push(() => removeFrom(map, key, sub));
     };
     const byLength = (by: ByLength, key: string): void => {
       by.bucket(key).push(sub);
-      sub.undo.push(() => by.remove(key, sub));
+      sub.unfile.push(() => by.remove(key, sub));
     };
     const interval = <K extends number | string>(set: IntervalSet<K, SubEntry>, iv: Interval<K, SubEntry>): void => {
       set.add(iv);
-      sub.undo.push(() => set.delete(iv));
+      sub.unfile.push(() => set.delete(iv));
     };
     switch (m.k) {
       case 'str':

@@ -2,7 +2,8 @@
  * A deliberately simple reference matcher for differential tests of {@link PatternIndex} and
  * `matchesPattern`: it parses the whole event into a tree, lists every leaf with its full array
  * position, and searches assignments condition by condition with no index, trie or shortcut.
- * It shares only the per-value operator tests (`testCondition`) with the fast path.
+ * It shares the compiler and the string/number/IP primitives with the fast path, but tests matchers
+ * with the switch-based `testCondition` rather than the compiled closures.
  */
 import { parseJson, type JsonNode } from './json.js';
 import { comparableValue } from './numbers.js';

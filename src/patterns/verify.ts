@@ -3,7 +3,7 @@
  * flattened event with array consistency (spec §3).
  */
 import { leavesOf, type Flattened, type PathNode, type Slot } from './flatten.js';
-import { testCondition, type Condition, type Membership, type SubRule } from './model.js';
+import type { Condition, Membership, SubRule } from './model.js';
 
 /** A condition together with the slot its leaves arrive in (`undefined`: never any leaf). */
 export interface BoundCondition {
@@ -22,7 +22,7 @@ export interface BoundRule {
  * rules prunes paths no longer tested, which keeps flattening proportional to what is still tested.
  */
 export class PathTrie<S extends Slot = Slot> {
-  readonly root: PathNode = { children: undefined, slot: undefined };
+  readonly root: PathNode = { children: undefined, list: [], slot: undefined };
   private readonly refs = new Map<S, number>();
 
   constructor(private readonly makeSlot: (path: string) => S) {}
@@ -34,8 +34,9 @@ export class PathTrie<S extends Slot = Slot> {
       node.children ??= new Map();
       let next = node.children.get(step);
       if (next === undefined) {
-        next = { children: undefined, slot: undefined };
+        next = { children: undefined, list: [], slot: undefined };
         node.children.set(step, next);
+        node.list = [...node.children];
       }
       node = next;
     }
@@ -69,6 +70,7 @@ export class PathTrie<S extends Slot = Slot> {
       const current = parent.children?.get(step);
       if (current === undefined || current.slot !== undefined || (current.children?.size ?? 0) > 0) break;
       parent.children?.delete(step);
+      parent.list = [...(parent.children ?? [])];
       if (parent.children?.size === 0) parent.children = undefined;
     }
   }
@@ -92,12 +94,17 @@ export class PathTrie<S extends Slot = Slot> {
 
 /** Whether `rule` matches the flattened event. */
 export function verify(rule: BoundRule, f: Flattened): boolean {
-  if (!f.hasMembership) {
+  // Array consistency can only bite when two conditions both see leaves inside arrays of objects.
+  let inArrays = 0;
+  for (const { slot } of rule.conditions) {
+    if (slot !== undefined && slot.epoch === f.epoch && slot.inArrays) inArrays++;
+  }
+  if (inArrays < 2) {
     for (const { c, slot } of rule.conditions) {
       const leaves = leavesOf(slot, f);
       let ok = false;
       for (let i = 0; i < leaves.length; i++) {
-        if (testCondition(c, leaves[i]!)) {
+        if (c.test(leaves[i]!)) {
           ok = true;
           break;
         }
@@ -132,7 +139,7 @@ function walk(rule: BoundRule, i: number, f: Flattened, fixed: Map<number, numbe
     const leaf = leaves[k]!;
     if (!consistent(leaf.mem, fixed)) continue;
     anyConsistent = true;
-    if (!testCondition(c, leaf)) continue;
+    if (!c.test(leaf)) continue;
     const added: number[] = [];
     for (let m = leaf.mem; m !== null; m = m.parent) {
       if (!fixed.has(m.array)) {
