@@ -48,6 +48,38 @@ function parseV6(text: string): string | undefined {
   return out.startsWith('00000000000000000000FFFF') ? out.slice(24) : out;
 }
 
+const HEX2 = Array.from({ length: 256 }, (_, n) => hex(n, 2));
+
+/**
+ * Dotted quads of at most three digits per octet, the everyday case, without regex or split.
+ * Returns the hex form, `''` for a dotted quad that is not an address, or `undefined` to defer to the
+ * general parser (other shapes, long octets).
+ */
+function fastV4(text: string): string | undefined {
+  let out = '';
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) {
+      if (++digits > 3) return undefined;
+      octet = octet * 10 + (c - 0x30);
+    } else if (c === 0x2e && digits > 0 && dots < 3) {
+      if (octet > 255) return '';
+      out += HEX2[octet];
+      dots++;
+      octet = 0;
+      digits = 0;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  if (octet > 255) return '';
+  return out + HEX2[octet]!;
+}
+
 /**
  * Returns the hex form of an IP literal, or `undefined` when `text` is not one. Only the shapes
  * event-ruler recognises count: dotted-quad IPv4 and IPv6 made of hex digits and colons
@@ -62,6 +94,8 @@ export function ipToHex(text: string): string | undefined {
   const c = text.charCodeAt(0);
   const plausible = (c >= 0x30 && c <= 0x39) || c === 0x3a || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
   if (!plausible) return undefined;
+  const v4 = fastV4(text);
+  if (v4 !== undefined) return v4 === '' ? undefined : v4;
   if (IPV4_SHAPE.test(text)) return parseV4(text);
   if (IPV6_SHAPE.test(text)) return parseV6(text);
   return undefined;
