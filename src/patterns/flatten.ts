@@ -30,8 +30,11 @@ export interface Slot {
 /** A node of the trie of tested paths; a key with dots walks several nodes, as nesting would. */
 export interface PathNode {
   children: Map<string, PathNode> | undefined;
-  /** The same children as a list, compared in place against the event text while it is short. */
-  list: Array<readonly [string, PathNode]>;
+  /**
+   * The same children as a list, compared in place against the event text while it is short. Each
+   * entry carries `length << 16 | first code unit` so most mismatches cost one integer comparison.
+   */
+  list: Array<readonly [string, PathNode, number]>;
   slot: Slot | undefined;
 }
 
@@ -42,11 +45,19 @@ const SHORT_LIST = 12;
 function childAt(node: PathNode, s: string, start: number, len: number): PathNode | undefined {
   const list = node.list;
   if (list.length > SHORT_LIST) return node.children?.get(s.slice(start, start + len));
+  const code = len === 0 ? 0 : (len << 16) | s.charCodeAt(start);
   for (let i = 0; i < list.length; i++) {
     const entry = list[i]!;
-    if (entry[0].length === len && s.startsWith(entry[0], start)) return entry[1];
+    if (entry[2] === code && s.startsWith(entry[0], start)) return entry[1];
   }
   return undefined;
+}
+
+/** The entries of {@link PathNode.list} for a children map. */
+export function childList(children: Map<string, PathNode> | undefined): Array<readonly [string, PathNode, number]> {
+  return [...(children ?? [])].map(
+    ([key, node]) => [key, node, (key.length << 16) | (key.length > 0 ? key.charCodeAt(0) : 0)] as const,
+  );
 }
 
 /** Result of a flatten: the slots that received leaves. */
@@ -71,7 +82,8 @@ class Collector {
   add(slot: Slot, kind: LeafKind, text: string, num: number, mem: Membership | null): void {
     if (slot.epoch !== this.epoch) {
       slot.epoch = this.epoch;
-      slot.leaves = [];
+      // Leaves live only while one match runs, so the array is reused rather than reallocated.
+      slot.leaves.length = 0;
       slot.inArrays = false;
       this.touched.push(slot);
     }
@@ -92,35 +104,75 @@ function child(node: PathNode, key: string): PathNode | undefined {
   return n;
 }
 
-/** Validates and skips the value at `i`; returns the index after it. */
-function skipValue(s: string, i: number, depth: number): number {
-  const c = s.charCodeAt(i);
-  if (c === 0x22) return skipString(s, i + 1);
-  if (c === 0x7b || c === 0x5b) {
-    if (depth > MAX_JSON_DEPTH) throw new JsonSyntaxError(`Nesting deeper than ${MAX_JSON_DEPTH}`, i);
-    const isObject = c === 0x7b;
-    const close = isObject ? 0x7d : 0x5d;
-    let k = skipWs(s, i + 1);
-    if (s.charCodeAt(k) === close) return k + 1;
-    for (;;) {
-      if (isObject) {
-        if (s.charCodeAt(k) !== 0x22) throw unexpected(s, k);
-        k = skipWs(s, skipString(s, k + 1));
-        if (s.charCodeAt(k) !== 0x3a) throw unexpected(s, k);
-        k = skipWs(s, k + 1);
-      }
-      k = skipWs(s, skipValue(s, k, depth + 1));
-      const d = s.charCodeAt(k);
-      if (d === close) return k + 1;
-      if (d !== 0x2c) throw unexpected(s, k);
-      k = skipWs(s, k + 1);
-    }
-  }
+/** Open containers of the value being skipped (`{` or `[` per level): one stack, no recursion. */
+const open = new Uint8Array(MAX_JSON_DEPTH + 2);
+
+function skipScalar(s: string, i: number, c: number): number {
   if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return scanNumber(s, i);
   if (c === 0x74) return expectWord(s, i, 'true');
   if (c === 0x66) return expectWord(s, i, 'false');
   if (c === 0x6e) return expectWord(s, i, 'null');
   throw unexpected(s, i);
+}
+
+/** `"key" :` at `k`, with the whitespace after it; returns the index of the value. */
+function skipKey(s: string, k: number): number {
+  if (s.charCodeAt(k) !== 0x22) throw unexpected(s, k);
+  k = skipString(s, k + 1);
+  if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
+  if (s.charCodeAt(k) !== 0x3a) throw unexpected(s, k);
+  k++;
+  return s.charCodeAt(k) <= 0x20 ? skipWs(s, k) : k;
+}
+
+/**
+ * Validates and skips the value at `i` (strict JSON), returning the index after it. Skipped subtrees
+ * are most of an event, so this is the flattener's hottest loop: iterative, with whitespace checks
+ * inlined.
+ */
+function skipValue(s: string, i: number, depth: number): number {
+  let c = s.charCodeAt(i);
+  if (c === 0x22) return skipString(s, i + 1);
+  if (c !== 0x7b && c !== 0x5b) return skipScalar(s, i, c);
+  let sp = 0;
+  let k = i;
+  for (;;) {
+    // A value starts at `k` with `c`.
+    if (c === 0x7b || c === 0x5b) {
+      if (depth + sp >= MAX_JSON_DEPTH) throw new JsonSyntaxError(`Nesting deeper than ${MAX_JSON_DEPTH}`, k);
+      open[sp++] = c;
+      k++;
+      if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
+      const closer = c === 0x7b ? 0x7d : 0x5d;
+      if (s.charCodeAt(k) === closer) {
+        k++;
+        sp--;
+      } else {
+        if (c === 0x7b) k = skipKey(s, k);
+        c = s.charCodeAt(k);
+        continue;
+      }
+    } else {
+      k = c === 0x22 ? skipString(s, k + 1) : skipScalar(s, k, c);
+    }
+    // After a value: a comma starts the next member, closers end containers.
+    for (;;) {
+      if (sp === 0) return k;
+      if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
+      c = s.charCodeAt(k);
+      const inObject = open[sp - 1] === 0x7b;
+      if (c === 0x2c) {
+        k++;
+        if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
+        if (inObject) k = skipKey(s, k);
+        c = s.charCodeAt(k);
+        break;
+      }
+      if (c !== (inObject ? 0x7d : 0x5d)) throw unexpected(s, k);
+      k++;
+      sp--;
+    }
+  }
 }
 
 class TextFlattener {

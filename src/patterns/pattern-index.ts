@@ -219,7 +219,18 @@ function caseVariants(
  * ```
  */
 export class PatternIndex {
+  /** Every path any condition tests: what verification needs. */
   private readonly trie = new PathTrie((path) => new PathSlot(path));
+  /**
+   * Only the paths sub-rules are filed under (sharing the full trie's slots): what finding candidates
+   * needs. When it is much smaller and most events yield no candidate, the first scan uses it and the
+   * full scan runs only for events that have candidates to verify.
+   */
+  private readonly accessTrie = new PathTrie<PathSlot>(() => {
+    throw new Error('access paths always reuse a slot of the full trie');
+  });
+  /** Moving average of the share of events that produce candidates. */
+  private candidateRate = 1;
   private readonly rules = new Map<string, RuleEntry>();
   /** Sub-rules with no condition that needs a value (only `exists: false`): always verified. */
   private readonly always: SubEntry[] = [];
@@ -293,7 +304,8 @@ export class PatternIndex {
    * @throws BusError `INVALID_JSON` or `INVALID_EVENT` when the event is not a JSON object.
    */
   match(event: string | object): string[] {
-    const f = flatten(event, this.trie.root);
+    const twoPass = this.candidateRate < 0.5 && this.accessTrie.size * 2 <= this.trie.size;
+    let f = flatten(event, twoPass ? this.accessTrie.root : this.trie.root);
     const epoch = f.epoch;
     const candidates = this.scratch;
     candidates.length = 0;
@@ -310,6 +322,9 @@ export class PatternIndex {
       for (let i = 0; i < presence.length; i++) hit(presence[i]!);
     }
     for (let i = 0; i < this.always.length; i++) hit(this.always[i]!);
+    this.candidateRate = this.candidateRate * 0.98 + (candidates.length > 0 ? 0.02 : 0);
+    if (candidates.length === 0) return [];
+    if (twoPass) f = flatten(event, this.trie.root);
     return this.verifyCandidates(candidates, f);
   }
 
@@ -344,6 +359,9 @@ export class PatternIndex {
       return;
     }
     const { slot, c } = best;
+    const steps = c.steps!;
+    this.accessTrie.acquire(steps, c.path, slot);
+    sub.unfile.push(() => this.accessTrie.release(steps));
     if (best.cost >= PRESENCE_COST) {
       slot.presence.push(sub);
       sub.unfile.push(() => slot.presence.splice(slot.presence.indexOf(sub), 1));

@@ -2,7 +2,7 @@
  * Binding compiled sub-rules to a trie of paths, and the exact check of one sub-rule against a
  * flattened event with array consistency (spec §3).
  */
-import { leavesOf, type Flattened, type PathNode, type Slot } from './flatten.js';
+import { childList, leavesOf, type Flattened, type PathNode, type Slot } from './flatten.js';
 import type { Condition, Membership, SubRule } from './model.js';
 
 /** A condition together with the slot its leaves arrive in (`undefined`: never any leaf). */
@@ -27,8 +27,16 @@ export class PathTrie<S extends Slot = Slot> {
 
   constructor(private readonly makeSlot: (path: string) => S) {}
 
-  /** The slot for `steps` (creating nodes as needed), with one more reference. */
-  acquire(steps: readonly string[], path: string): S {
+  /** Number of distinct paths with a slot. */
+  get size(): number {
+    return this.refs.size;
+  }
+
+  /**
+   * The slot for `steps` (creating nodes as needed), with one more reference. `existing` places a slot
+   * that another trie owns, so that two tries over the same paths share their slots.
+   */
+  acquire(steps: readonly string[], path: string, existing?: S): S {
     let node = this.root;
     for (const step of steps) {
       node.children ??= new Map();
@@ -36,11 +44,11 @@ export class PathTrie<S extends Slot = Slot> {
       if (next === undefined) {
         next = { children: undefined, list: [], slot: undefined };
         node.children.set(step, next);
-        node.list = [...node.children];
+        node.list = childList(node.children);
       }
       node = next;
     }
-    node.slot ??= this.makeSlot(path);
+    node.slot ??= existing ?? this.makeSlot(path);
     const slot = node.slot as S;
     this.refs.set(slot, (this.refs.get(slot) ?? 0) + 1);
     return slot;
@@ -70,7 +78,7 @@ export class PathTrie<S extends Slot = Slot> {
       const current = parent.children?.get(step);
       if (current === undefined || current.slot !== undefined || (current.children?.size ?? 0) > 0) break;
       parent.children?.delete(step);
-      parent.list = [...(parent.children ?? [])];
+      parent.list = childList(parent.children);
       if (parent.children?.size === 0) parent.children = undefined;
     }
   }
