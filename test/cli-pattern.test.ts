@@ -149,6 +149,31 @@ describe('busbar pattern check', () => {
     expect(run).toEqual({ code: 0, stdout: '{"match":true}\n{"match":false}\n', stderr: '' });
   });
 
+  it('answers each line as it arrives when the driver waits for the answer (no buffering deadlock)', async () => {
+    const child = spawn(process.execPath, [BIN, 'pattern', 'check'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdout.setEncoding('utf8');
+    const answers: string[] = [];
+    let buffered = '';
+    const next = (): Promise<string> =>
+      new Promise((resolve) => {
+        const take = (): void => {
+          const at = buffered.indexOf('\n');
+          if (at < 0) return void child.stdout.once('data', (chunk: string) => ((buffered += chunk), take()));
+          const answer = buffered.slice(0, at);
+          buffered = buffered.slice(at + 1);
+          resolve(answer);
+        };
+        take();
+      });
+    child.stdin.write(`${line('{"a":["x"]}', '{"a":"x"}')}\n`);
+    answers.push(await next());
+    child.stdin.write(`${line('{"a":["x"]}', '{"a":"y"}')}\n`);
+    answers.push(await next());
+    child.stdin.end();
+    await new Promise((resolve) => child.on('close', resolve));
+    expect(answers).toEqual(['{"match":true}', '{"match":false}']);
+  });
+
   it('streams large inputs, one answer per line in order', async () => {
     const count = 20_000;
     const lines: string[] = [];

@@ -91,7 +91,9 @@ function notJsonText(field: string, value: unknown): CheckResult {
 
 /**
  * Streams `pattern check`: one JSON line out per non-blank line in, in order, until `input` ends.
- * Writes in chunks and waits for `drain` when `output` pushes back, so memory stays flat on any input size.
+ * Answers are batched while input is already buffered and flushed as soon as the reader catches up
+ * (a driver that writes one line and waits for its answer is served at once); `drain` is awaited when
+ * `output` pushes back, so memory stays flat on any input size.
  */
 export async function patternCheck(
   input: Readable,
@@ -100,15 +102,27 @@ export async function patternCheck(
 ): Promise<void> {
   const lines = createInterface({ input, crlfDelay: Infinity });
   let pending = '';
-  const flush = async (): Promise<void> => {
-    const chunk = pending;
+  let scheduled: NodeJS.Immediate | undefined;
+  let drained: Promise<unknown> | undefined;
+  const flush = (): void => {
+    scheduled = undefined;
+    if (pending === '') return;
+    const ok = output.write(pending);
     pending = '';
-    if (!output.write(chunk)) await once(output, 'drain');
+    if (!ok) drained ??= once(output, 'drain');
   };
   for await (const line of lines) {
+    if (drained !== undefined) {
+      await drained;
+      drained = undefined;
+    }
     if (line.trim() === '') continue;
     pending += `${JSON.stringify(checkLine(line, reportInternal))}\n`;
-    if (pending.length >= CHUNK) await flush();
+    // setImmediate runs once the lines already read are answered, before waiting on more input.
+    if (pending.length >= CHUNK) flush();
+    else scheduled ??= setImmediate(flush);
   }
-  if (pending !== '') await flush();
+  if (scheduled !== undefined) clearImmediate(scheduled);
+  flush();
+  if (drained !== undefined) await drained;
 }
