@@ -194,4 +194,41 @@ describe('differential: fast paths against the reference matcher', () => {
       { numRuns: 1500 },
     );
   });
+
+  it('the event scanner accepts exactly the JSON that JSON.parse accepts (objects), with or without tested fields', () => {
+    const texts = fc.oneof(
+      fc.json().map((j) => `{"a":${j},"b":${j}}`),
+      fc
+        .tuple(fc.json(), fc.nat(), fc.constantFrom('', '"', '\\', ',', '}', ']', '{', ':', ' ', 'x', '\u0001', '1'))
+        .map(([j, at, c]) => {
+          const text = `{"a":${j},"b":[${j}]}`;
+          const i = at % text.length;
+          return text.slice(0, i) + c + text.slice(i + 1);
+        }),
+    );
+    const valid = (text: string): boolean => {
+      try {
+        const v: unknown = JSON.parse(text);
+        return typeof v === 'object' && v !== null && !Array.isArray(v);
+      } catch {
+        return false;
+      }
+    };
+    fc.assert(
+      fc.property(
+        texts,
+        fc.constantFrom('{"a":[{"exists":true}]}', '{"zz":["x"]}', '{"b":{"c":[{"exists":false}]}}'),
+        (text, p) => {
+          let ok = true;
+          try {
+            matchesPattern(p, text);
+          } catch {
+            ok = false;
+          }
+          expect(ok).toBe(valid(text));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
 });

@@ -82,8 +82,7 @@ class Collector {
   add(slot: Slot, kind: LeafKind, text: string, num: number, mem: Membership | null): void {
     if (slot.epoch !== this.epoch) {
       slot.epoch = this.epoch;
-      // Leaves live only while one match runs, so the array is reused rather than reallocated.
-      slot.leaves.length = 0;
+      slot.leaves = [];
       slot.inArrays = false;
       this.touched.push(slot);
     }
@@ -115,10 +114,40 @@ function skipScalar(s: string, i: number, c: number): number {
   throw unexpected(s, i);
 }
 
+/**
+ * Where the next backslash and the next control character are, at or after the last place asked:
+ * both only move forward during one flatten, so finding them costs one pass over the text in all.
+ * Reset by {@link flatten} before each scan.
+ */
+const ahead = { backslash: -1, control: -1 };
+const CONTROL = /[\u0000-\u001f]/g;
+
+/**
+ * Skips a string whose opening quote is at `k - 1` (validating it): `indexOf` finds the closing quote,
+ * and the memo above proves that no escape or control character lies before it. Strings that have one
+ * take the character-by-character path.
+ */
+function skipStringFast(s: string, k: number): number {
+  const quote = s.indexOf('"', k);
+  if (quote >= 0) {
+    if (ahead.backslash < k) {
+      const at = s.indexOf('\\', k);
+      ahead.backslash = at < 0 ? Infinity : at;
+    }
+    if (ahead.control < k) {
+      CONTROL.lastIndex = k;
+      const found = CONTROL.exec(s);
+      ahead.control = found === null ? Infinity : found.index;
+    }
+    if (quote < ahead.backslash && quote < ahead.control) return quote + 1;
+  }
+  return skipString(s, k);
+}
+
 /** `"key" :` at `k`, with the whitespace after it; returns the index of the value. */
 function skipKey(s: string, k: number): number {
   if (s.charCodeAt(k) !== 0x22) throw unexpected(s, k);
-  k = skipString(s, k + 1);
+  k = skipStringFast(s, k + 1);
   if (s.charCodeAt(k) <= 0x20) k = skipWs(s, k);
   if (s.charCodeAt(k) !== 0x3a) throw unexpected(s, k);
   k++;
@@ -132,7 +161,7 @@ function skipKey(s: string, k: number): number {
  */
 function skipValue(s: string, i: number, depth: number): number {
   let c = s.charCodeAt(i);
-  if (c === 0x22) return skipString(s, i + 1);
+  if (c === 0x22) return skipStringFast(s, i + 1);
   if (c !== 0x7b && c !== 0x5b) return skipScalar(s, i, c);
   let sp = 0;
   let k = i;
@@ -153,7 +182,7 @@ function skipValue(s: string, i: number, depth: number): number {
         continue;
       }
     } else {
-      k = c === 0x22 ? skipString(s, k + 1) : skipScalar(s, k, c);
+      k = c === 0x22 ? skipStringFast(s, k + 1) : skipScalar(s, k, c);
     }
     // After a value: a comma starts the next member, closers end containers.
     for (;;) {
@@ -336,6 +365,8 @@ function flattenObjectValue(v: unknown, node: PathNode, mem: Membership | null, 
 export function flatten(event: string | object, root: PathNode): Flattened {
   const out = new Collector();
   if (typeof event === 'string') {
+    ahead.backslash = -1;
+    ahead.control = -1;
     const start = skipWs(event, 0);
     if (event.charCodeAt(start) !== 0x7b) {
       if (start >= event.length) throw new BusError('INVALID_JSON', 'Event is empty: expected a JSON object');

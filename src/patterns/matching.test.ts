@@ -284,5 +284,12 @@ describe('event inputs', () => {
 
   it('validates parts of the event no rule looks at', () => {
     expect(() => matchesPattern('{"a":["x"]}', '{"a":"x","b":{"c":[tru]}}')).toThrow(/not valid JSON/);
+    expect(() => matchesPattern('{"a":["x"]}', '{"b":"\\x","a":"x"}')).toThrow(/not valid JSON/);
+    expect(() => matchesPattern('{"a":["x"]}', '{"b":"\u0001","a":"x"}')).toThrow(/not valid JSON/);
+    expect(() => matchesPattern('{"a":["x"]}', '{"b":["x" "y"],"a":"x"}')).toThrow(/not valid JSON/);
+    expect(() => matchesPattern('{"a":["x"]}', '{"b":{"k" 1},"a":"x"}')).toThrow(/not valid JSON/);
+    expect(() => matchesPattern('{"a":["x"]}', '{"b":{"k":1,},"a":"x"}')).toThrow(/not valid JSON/);
+    expect(matchesPattern('{"a":["x"]}', '{"b":"q\\"\\\\\é","c":[{},[],{"d":[1,{"e":null}]}],"a":"x"}')).toBe(true);
+    expect(matchesPattern('{"a":["x\\"y"]}', '{"b":"\\"","a":"x\\"y"}')).toBe(true);
   });
 });
