@@ -120,6 +120,7 @@ function skipScalar(s: string, i: number, c: number): number {
  * Reset by {@link flatten} before each scan.
  */
 const ahead = { backslash: -1, control: -1 };
+// eslint-disable-next-line no-control-regex -- RFC 8259 §7: raw control characters may not appear in strings; this finds them.
 const CONTROL = /[\u0000-\u001f]/g;
 
 /**
