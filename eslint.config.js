@@ -24,7 +24,7 @@ export default defineConfig(
   },
   {
     // Plain JavaScript config files are outside every tsconfig; lint them without type information.
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
   },
 );

@@ -9,6 +9,7 @@ import { machine } from './lib.js';
 
 const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   patterns: () => import('./patterns.js'),
+  engine: () => import('./engine.js'),
 };
 
 function parseArgs(argv: string[]): { suite: string | undefined; json: boolean; args: Record<string, string | true> } {

@@ -1,5 +1,5 @@
 /**
- * Busbar's library API: the event model, errors, and the EventBridge pattern engine.
+ * Busbar's library API: the bus (`Busbar.open`), the event model, errors, and the EventBridge pattern engine.
  *
  * @example
  * ```ts
@@ -12,3 +12,12 @@ export * from './core/errors.js';
 export * from './core/events.js';
 export { createUuidV7Generator, uuidv7, type UuidV7Options } from './core/uuid.js';
 export * from './patterns/index.js';
+export { Busbar, DEFAULT_STORAGE, resolveStorage, type BusbarOptions } from './busbar.js';
+export type { EngineOptions, SubscriptionInput, PublishResult, Consumer } from './core/engine/engine.js';
+export type { Handler, DeliveryContext, AttemptReport, DispatcherOptions } from './core/engine/dispatcher.js';
+export { NonRetriableError, RetryAfterError } from './core/engine/outcomes.js';
+export { DEFAULT_DELIVERY, DEFAULT_RETENTION, type DeliveryPolicyInput } from './core/engine/policy.js';
+export type { DeadLetterView, RedriveSelection } from './core/engine/dead-letters.js';
+export type { ReplayInput } from './core/engine/replays.js';
+export { ManualClock, systemClock, type Clock } from './core/clock.js';
+export type * from './storage/driver.js';

@@ -16,6 +16,17 @@ export const ErrorCodes = {
   INVALID_JSON: { status: 400, description: 'Text that must be JSON could not be parsed.' },
   EVENT_TOO_LARGE: { status: 413, description: 'An event is larger than the configured size limit.' },
   INVALID_ARGUMENT: { status: 400, description: 'An option or argument has the wrong type or is out of range.' },
+  NOT_FOUND: { status: 404, description: 'The named bus, subscription, dead letter, event or replay does not exist.' },
+  CONFLICT: {
+    status: 409,
+    description:
+      'The request conflicts with the current state (for example a second consumer on one subscription in one process).',
+  },
+  STORAGE_UNAVAILABLE: {
+    status: 503,
+    description: 'The storage did not complete the operation; nothing was acknowledged, retry later.',
+  },
+  CLOSED: { status: 503, description: 'The bus instance is closing or closed.' },
 } as const;
 
 /** One of the stable error codes. */

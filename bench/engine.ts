@@ -1,0 +1,238 @@
+/**
+ * `npm run bench -- engine [--storage memory|sqlite] [--durability full|normal]`: the embedded engine.
+ *
+ * Scenarios (each on a fresh store in a temporary directory):
+ * - publish-single-cN: N concurrent publishers, one event per publish (group commit shares syncs);
+ * - publish-batchB-c1 / -c4: batches of B events;
+ * - e2e-R: publish at R events/s for a few seconds to one subscription with an in-process consumer;
+ *   latency from just before `publish` to the handler's first line, p50/p99;
+ * - fanout-S: ingest (batches of 100, 4 publishers) with S subscriptions that all match;
+ * - replay: 100,000 archived events replayed to an in-process consumer, until all are handled;
+ * - memory: RSS idle after start, and with 1,000,000 archived events.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Busbar } from '../src/busbar.js';
+import { median, type BenchOptions, type BenchResult } from './lib.js';
+
+interface Ctx {
+  opts: BenchOptions;
+  results: BenchResult[];
+  storage: string;
+  durability: 'full' | 'normal';
+}
+
+const event = (n: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  specversion: '1.0',
+  source: '/bench',
+  type: 'order.placed',
+  data: { n, total: n % 1000, customer: `c-${n % 5000}`, items: [{ sku: `sku-${n % 200}`, qty: 1 + (n % 5) }] },
+  ...extra,
+});
+
+async function withBus<T>(ctx: Ctx, work: (bus: Busbar) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'busbar-bench-'));
+  const storage = ctx.storage === 'memory' ? 'memory' : join(dir, 'bench.db');
+  const bus = await Busbar.open({ storage, durability: ctx.durability, onError: () => undefined });
+  try {
+    await bus.putBus('bench', { retention: { maxAgeMs: null, maxBytes: null } });
+    return await work(bus);
+  } finally {
+    await bus.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function record(ctx: Ctx, scenario: string, metric: string, value: number, unit: string): void {
+  ctx.results.push({ suite: 'engine', scenario, metric, value, unit });
+}
+
+/** Publishes for `seconds` with `concurrency` loops of `batch` events; returns events/s. */
+async function publishRate(bus: Busbar, concurrency: number, batch: number, seconds: number): Promise<number> {
+  let n = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const start = performance.now();
+  let published = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const events = batch === 1 ? event(n++) : Array.from({ length: batch }, () => event(n++));
+        await bus.publish('bench', events);
+        published += batch;
+      }
+    }),
+  );
+  return published / ((performance.now() - start) / 1000);
+}
+
+async function publishScenarios(ctx: Ctx): Promise<void> {
+  const cases: Array<[string, number, number]> = [
+    ['publish-single-c1', 1, 1],
+    ['publish-single-c64', 64, 1],
+    ['publish-batch10-c1', 1, 10],
+    ['publish-batch100-c1', 1, 100],
+    ['publish-batch100-c4', 4, 100],
+  ];
+  for (const [scenario, concurrency, batch] of cases) {
+    const rates: number[] = [];
+    for (let i = 0; i < ctx.opts.samples; i++) {
+      rates.push(
+        await withBus(ctx, async (bus) => {
+          await bus.putSubscription('s', { bus: 'bench', pattern: { type: ['order.placed'] } });
+          await publishRate(bus, concurrency, batch, 0.3);
+          return publishRate(bus, concurrency, batch, ctx.opts.sampleSeconds);
+        }),
+      );
+    }
+    ctx.opts.log(
+      `${scenario.padEnd(22)} ${Math.round(median(rates)).toLocaleString('en-US').padStart(9)} events/s (runs: ${rates.map((r) => Math.round(r)).join(', ')})`,
+    );
+    record(ctx, scenario, 'throughput', median(rates), 'events/s');
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function latencyScenarios(ctx: Ctx): Promise<void> {
+  for (const rate of [1_000, 5_000]) {
+    const scenario = `e2e-${rate}`;
+    const latencies = await withBus(ctx, async (bus) => {
+      await bus.putSubscription('s', {
+        bus: 'bench',
+        pattern: { type: ['order.placed'] },
+        delivery: { concurrency: 64 },
+      });
+      const out: number[] = [];
+      bus.consume('s', (e) => {
+        out.push(performance.now() - (e.data as { sentAt: number }).sentAt);
+      });
+      const seconds = Math.max(3, ctx.opts.sampleSeconds * 3);
+      const total = rate * seconds;
+      const start = performance.now();
+      const inFlight: Array<Promise<unknown>> = [];
+      // Paced in 1 ms ticks: each tick publishes what the schedule owes, one event per publish.
+      for (let sent = 0; sent < total;) {
+        const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
+        for (; sent < due; sent++)
+          inFlight.push(bus.publish('bench', event(sent, { data: { n: sent, sentAt: performance.now() } })));
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await Promise.all(inFlight);
+      const deadline = performance.now() + 10_000;
+      while (out.length < total && performance.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      return out.slice(rate); // drop the first second (warm-up)
+    });
+    latencies.sort((a, b) => a - b);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    ctx.opts.log(
+      `${scenario.padEnd(22)} p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms over ${latencies.length} events`,
+    );
+    record(ctx, scenario, 'latency_p50', p50, 'ms');
+    record(ctx, scenario, 'latency_p99', p99, 'ms');
+  }
+}
+
+async function fanoutScenarios(ctx: Ctx): Promise<void> {
+  for (const subs of [1, 10, 100]) {
+    const scenario = `fanout-${subs}`;
+    const rates: number[] = [];
+    for (let i = 0; i < ctx.opts.samples; i++) {
+      rates.push(
+        await withBus(ctx, async (bus) => {
+          for (let s = 0; s < subs; s++)
+            await bus.putSubscription(`s${s}`, { bus: 'bench', pattern: { source: ['/bench'] } });
+          await publishRate(bus, 4, 100, 0.3);
+          return publishRate(bus, 4, 100, ctx.opts.sampleSeconds);
+        }),
+      );
+    }
+    ctx.opts.log(
+      `${scenario.padEnd(22)} ${Math.round(median(rates)).toLocaleString('en-US').padStart(9)} events/s ingested (${subs} deliveries each)`,
+    );
+    record(ctx, scenario, 'throughput', median(rates), 'events/s');
+  }
+}
+
+async function replayScenario(ctx: Ctx): Promise<void> {
+  const count = 100_000;
+  const rate = await withBus(ctx, async (bus) => {
+    const from = Date.now();
+    for (let n = 0; n < count; n += 1000)
+      await bus.publish(
+        'bench',
+        Array.from({ length: 1000 }, (_, i) => event(n + i)),
+      );
+    await bus.putSubscription('r', {
+      bus: 'bench',
+      pattern: { type: ['order.placed'] },
+      delivery: { concurrency: 512 },
+    });
+    let handled = 0;
+    bus.consume('r', () => {
+      handled++;
+    });
+    const start = performance.now();
+    const replay = await bus.replays.start({ bus: 'bench', from, subscriptions: ['r'] });
+    while (handled < count && performance.now() - start < 120_000)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    const seconds = (performance.now() - start) / 1000;
+    await bus.replays.wait(replay.id);
+    return handled / seconds;
+  });
+  ctx.opts.log(
+    `${'replay'.padEnd(22)} ${Math.round(rate).toLocaleString('en-US').padStart(9)} events/s replayed and handled`,
+  );
+  record(ctx, 'replay', 'throughput', rate, 'events/s');
+}
+
+/** Collects garbage when node runs with --expose-gc (npm run bench passes it). */
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+async function memoryScenario(ctx: Ctx): Promise<void> {
+  const rss = (): number => process.memoryUsage().rss / 2 ** 20;
+  const archived = typeof ctx.opts.args['archive'] === 'string' ? Number(ctx.opts.args['archive']) : 1_000_000;
+  await withBus(ctx, async (bus) => {
+    await bus.putSubscription('s', { bus: 'bench', pattern: { type: ['order.placed'] } });
+    gc();
+    const idle = rss();
+    record(ctx, 'memory', 'rss_idle', idle, 'MiB');
+    for (let n = 0; n < archived; n += 1000)
+      await bus.publish(
+        'bench',
+        Array.from({ length: 1000 }, (_, i) => event(n + i)),
+      );
+    gc();
+    const full = rss();
+    record(ctx, 'memory', 'rss_archived', full, 'MiB');
+    record(ctx, 'memory', 'archived_events', archived, 'events');
+    ctx.opts.log(
+      `${'memory'.padEnd(22)} RSS idle ${idle.toFixed(0)} MiB, with ${archived.toLocaleString('en-US')} archived events ${full.toFixed(0)} MiB`,
+    );
+  });
+}
+
+export async function run(opts: BenchOptions): Promise<BenchResult[]> {
+  const storage = typeof opts.args['storage'] === 'string' ? opts.args['storage'] : 'sqlite';
+  const durability = opts.args['durability'] === 'normal' ? 'normal' : 'full';
+  if (storage !== 'sqlite' && storage !== 'memory')
+    throw new Error(`Expected --storage to be sqlite or memory, got ${storage}`);
+  opts.log(
+    `# storage ${storage}, durability ${durability} (${durability === 'full' ? 'every commit fsynced before the ack' : 'fsync at checkpoints'})`,
+  );
+  const ctx: Ctx = { opts, results: [], storage, durability };
+  const only = typeof opts.args['scenario'] === 'string' ? opts.args['scenario'] : undefined;
+  const groups: Array<[string, (c: Ctx) => Promise<void>]> = [
+    ['memory', memoryScenario],
+    ['publish', publishScenarios],
+    ['e2e', latencyScenarios],
+    ['fanout', fanoutScenarios],
+    ['replay', replayScenario],
+  ];
+  for (const [name, fn] of groups) if (only === undefined || only === name) await fn(ctx);
+  return ctx.results;
+}

@@ -1,0 +1,286 @@
+/**
+ * One in-process consumer of one subscription: claims due deliveries under a lease, runs the handler
+ * with the policy's timeout, and turns the outcome into ack, retry (backoff) or dead letter.
+ */
+import type {
+  AttemptRecord,
+  ClaimedDelivery,
+  Completion,
+  CompletionItem,
+  StorageDriver,
+  SubscriptionRecord,
+} from '../../storage/driver.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { CloudEvent } from '../events.js';
+import { NonRetriableError, RetryAfterError } from './outcomes.js';
+import { backoffDelay } from './policy.js';
+
+/** What a handler learns about the delivery it is given. */
+export interface DeliveryContext {
+  readonly subscription: string;
+  readonly deliveryId: number;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** Set when the delivery comes from a replay (the event also carries it as `replayid`). */
+  readonly replayId: string | null;
+  /** Aborted when the attempt times out or the consumer stops: stop work and return. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Handles one event. Return (or resolve) to acknowledge; throw to retry on the backoff schedule;
+ * throw {@link NonRetriableError} to dead-letter at once, {@link RetryAfterError} to retry after a delay.
+ */
+export type Handler = (event: CloudEvent, context: DeliveryContext) => unknown;
+
+/** Reported after every attempt, for logs and metrics. */
+export interface AttemptReport {
+  readonly subscription: string;
+  readonly delivery: ClaimedDelivery;
+  readonly record: AttemptRecord | null;
+  readonly completion: Completion;
+  /** False when the lease was lost before completion (another worker now owns the delivery). */
+  readonly applied: boolean;
+}
+
+export interface DispatcherOptions {
+  /** Attempts in flight at once. @default the subscription's `delivery.concurrency` */
+  readonly concurrency?: number;
+  /** Lease per claim. @default the policy's `timeoutMs` + 5 s */
+  readonly leaseMs?: number;
+}
+
+export interface DispatcherDeps {
+  readonly driver: StorageDriver;
+  /** Applies one completion (batched with others by the engine); false when the lease was stale. */
+  readonly complete: (item: CompletionItem) => Promise<boolean>;
+  readonly clock: Clock;
+  readonly random: () => number;
+  /** Re-checks for due deliveries at least this often, in case a wake-up was missed (another process). */
+  readonly pollIntervalMs: number;
+  readonly onAttempt: (report: AttemptReport) => void;
+  readonly onError: (err: unknown) => void;
+}
+
+class AttemptTimeout extends Error {
+  constructor(ms: number) {
+    super(`attempt timed out after ${ms} ms`);
+    this.name = 'AttemptTimeout';
+  }
+}
+
+function errorInfo(err: unknown): NonNullable<AttemptRecord['error']> {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { message: err.message, code: typeof code === 'string' ? code : null, name: err.name };
+  }
+  return { message: String(err), code: null, name: null };
+}
+
+export class Dispatcher {
+  private inFlight = 0;
+  private pumping = false;
+  private again = false;
+  private stopped = false;
+  private timer: TimerHandle | undefined;
+  private poller: TimerHandle | undefined;
+  private readonly running = new Set<Promise<void>>();
+  private readonly aborts = new Set<AbortController>();
+
+  constructor(
+    private readonly deps: DispatcherDeps,
+    private readonly subscription: () => SubscriptionRecord | undefined,
+    private readonly handler: Handler,
+    private readonly options: DispatcherOptions,
+  ) {}
+
+  /** Starts claiming; also re-checks every `pollIntervalMs`. */
+  start(): void {
+    this.wake();
+    const poll = (): void => {
+      if (this.stopped) return;
+      this.wake();
+      this.poller = this.deps.clock.setTimer(poll, this.deps.pollIntervalMs);
+    };
+    this.poller = this.deps.clock.setTimer(poll, this.deps.pollIntervalMs);
+  }
+
+  /** Something may be due: claim now. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    void this.pump();
+  }
+
+  /** Stops claiming and waits for attempts in flight (aborting their signals after `graceMs`). */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) this.deps.clock.clearTimer(this.timer);
+    if (this.poller !== undefined) this.deps.clock.clearTimer(this.poller);
+    if (this.running.size === 0) return;
+    const grace = new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        for (const a of this.aborts) a.abort(new Error('consumer stopped'));
+        resolve();
+      }, graceMs);
+      (t as { unref?: () => void }).unref?.();
+    });
+    await Promise.race([Promise.allSettled([...this.running]), grace]);
+    await Promise.allSettled([...this.running]);
+  }
+
+  private limits(sub: SubscriptionRecord): { concurrency: number; leaseMs: number } {
+    return {
+      concurrency: this.options.concurrency ?? sub.delivery.concurrency,
+      leaseMs: this.options.leaseMs ?? sub.delivery.timeoutMs + 5_000,
+    };
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        for (;;) {
+          const sub = this.subscription();
+          if (this.stopped || sub === undefined || sub.paused) break;
+          const { concurrency, leaseMs } = this.limits(sub);
+          const room = concurrency - this.inFlight;
+          if (room <= 0) break;
+          const claimed = await this.deps.driver.claim(
+            sub.name,
+            { max: room, leaseMs, ordered: sub.delivery.ordered },
+            this.deps.clock.now(),
+          );
+          for (const d of claimed) this.launch(d);
+          if (claimed.length < room) break;
+        }
+      } while (this.again && !this.stopped);
+      await this.scheduleNext();
+    } catch (err) {
+      this.deps.onError(err);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Sets a timer for the next retry or lease end, so backoff needs no polling. */
+  private async scheduleNext(): Promise<void> {
+    const sub = this.subscription();
+    if (this.stopped || sub === undefined || sub.paused) return;
+    if (this.inFlight >= this.limits(sub).concurrency) return;
+    const next = await this.deps.driver.nextDueAt(sub.name, this.deps.clock.now());
+    if (this.timer !== undefined) this.deps.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    if (next === null || this.stopped) return;
+    this.timer = this.deps.clock.setTimer(() => {
+      this.timer = undefined;
+      this.wake();
+    }, next - this.deps.clock.now());
+  }
+
+  private launch(d: ClaimedDelivery): void {
+    this.inFlight++;
+    const run = this.attempt(d)
+      .catch((err: unknown) => this.deps.onError(err))
+      .finally(() => {
+        this.inFlight--;
+        this.running.delete(run);
+        this.wake();
+      });
+    this.running.add(run);
+  }
+
+  private async attempt(d: ClaimedDelivery): Promise<void> {
+    const sub = this.subscription();
+    if (sub === undefined) return;
+    const policy = sub.delivery;
+    const { clock } = this.deps;
+    const startedAt = clock.now();
+    // A lease that expired on the last allowed attempt leaves nothing to try.
+    if (d.attempt > policy.maxAttempts) return this.finish(sub, d, { kind: 'dead', reason: 'max_attempts' }, null);
+    if (policy.maxAgeMs !== null && startedAt - d.enqueuedAt >= policy.maxAgeMs) {
+      return this.finish(sub, d, { kind: 'dead', reason: 'max_age' }, null);
+    }
+    const event = JSON.parse(d.event.body) as CloudEvent;
+    if (d.replayId !== null) event['replayid'] = d.replayId;
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    let timer: TimerHandle | undefined;
+    let failure: unknown;
+    let ok = false;
+    try {
+      await Promise.race([
+        Promise.resolve().then(() =>
+          this.handler(event, {
+            subscription: sub.name,
+            deliveryId: d.deliveryId,
+            attempt: d.attempt,
+            replayId: d.replayId,
+            signal: abort.signal,
+          }),
+        ),
+        new Promise((_, reject) => {
+          timer = clock.setTimer(() => {
+            const err = new AttemptTimeout(policy.timeoutMs);
+            abort.abort(err);
+            reject(err);
+          }, policy.timeoutMs);
+        }),
+      ]);
+      ok = true;
+    } catch (err) {
+      failure = err;
+    } finally {
+      if (timer !== undefined) clock.clearTimer(timer);
+      this.aborts.delete(abort);
+    }
+    const now = clock.now();
+    const record: AttemptRecord = {
+      attempt: d.attempt,
+      startedAt,
+      durationMs: now - startedAt,
+      outcome: ok
+        ? 'success'
+        : failure instanceof AttemptTimeout
+          ? 'timeout'
+          : failure instanceof NonRetriableError
+            ? 'non_retriable'
+            : 'error',
+      error: ok ? null : errorInfo(failure),
+      httpStatus: null,
+    };
+    await this.finish(sub, d, this.decide(sub, d, ok, failure, now), record);
+  }
+
+  private decide(sub: SubscriptionRecord, d: ClaimedDelivery, ok: boolean, failure: unknown, now: number): Completion {
+    const policy = sub.delivery;
+    if (ok) return { kind: 'ack' };
+    if (failure instanceof NonRetriableError) return { kind: 'dead', reason: 'non_retriable' };
+    if (d.attempt >= policy.maxAttempts) return { kind: 'dead', reason: 'max_attempts' };
+    const delay =
+      failure instanceof RetryAfterError ? failure.retryAfterMs : backoffDelay(policy, d.attempt, this.deps.random);
+    const availableAt = now + delay;
+    if (policy.maxAgeMs !== null && availableAt - d.enqueuedAt >= policy.maxAgeMs)
+      return { kind: 'dead', reason: 'max_age' };
+    return { kind: 'retry', availableAt };
+  }
+
+  private async finish(
+    sub: SubscriptionRecord,
+    d: ClaimedDelivery,
+    completion: Completion,
+    record: AttemptRecord | null,
+  ): Promise<void> {
+    const applied = await this.deps.complete({
+      deliveryId: d.deliveryId,
+      leaseToken: d.leaseToken,
+      completion,
+      attempt: record,
+    });
+    this.deps.onAttempt({ subscription: sub.name, delivery: d, record, completion, applied });
+  }
+}

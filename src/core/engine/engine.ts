@@ -1,0 +1,573 @@
+/**
+ * The bus engine: buses and subscriptions, publish (validate → dedupe → match → one durable commit →
+ * ack), in-process consumers, dead letters and redrive, the archive, replays and lineage. It talks to
+ * storage only through the {@link StorageDriver} seam.
+ */
+import { BusError, describeValue } from '../errors.js';
+import { validateEvent, type CloudEvent } from '../events.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { PatternIndex, validatePattern } from '../../patterns/index.js';
+import type {
+  AppendOutcome,
+  AppendRequest,
+  BusRecord,
+  CompletionItem,
+  NewEvent,
+  StorageDriver,
+  StoredEvent,
+  SubscriptionRecord,
+  SubscriptionStats,
+} from '../../storage/driver.js';
+import { GroupCommitter } from './group-commit.js';
+import { Dispatcher, type AttemptReport, type DispatcherOptions, type Handler } from './dispatcher.js';
+import {
+  DEFAULT_RETENTION,
+  checkName,
+  resolveDeliveryPolicy,
+  resolveRetention,
+  type DeliveryPolicyInput,
+} from './policy.js';
+import { DeadLetters } from './dead-letters.js';
+import { Replays } from './replays.js';
+import { parseCursor } from './hooks.js';
+
+/** Options of {@link Engine.start}. */
+export interface EngineOptions {
+  /** @default the system clock */
+  clock?: Clock;
+  /** A second publish of the same `source` + `id` within this window is a duplicate. @default 600000 (10 min) */
+  dedupeWindowMs?: number;
+  /** Largest event accepted, in bytes of its JSON. @default 262144 (256 KiB) */
+  maxEventBytes?: number;
+  /** Most events in one publish call. @default 10000 */
+  maxBatch?: number;
+  /** How often retention and dedupe clean-up run. @default 60000 */
+  maintenanceIntervalMs?: number;
+  /** Consumers re-check for due deliveries at least this often (a safety net for missed wake-ups). @default 1000 */
+  pollIntervalMs?: number;
+  /** Randomness for backoff jitter. @default Math.random */
+  random?: () => number;
+  /** Called with errors no caller can receive (a consumer's storage failure, a replay that failed). */
+  onError?: (err: unknown) => void;
+  /** Called after every delivery attempt of in-process consumers. */
+  onAttempt?: (report: AttemptReport) => void;
+}
+
+/** A subscription as created or updated by users. */
+export interface SubscriptionInput {
+  /** The bus whose events it selects. */
+  bus: string;
+  /** An EventBridge event pattern (JSON text or object). */
+  pattern: string | object;
+  /** Where deliveries go. @default `{ type: 'handler' }`: an in-process or pull consumer */
+  target?: Record<string, unknown>;
+  delivery?: DeliveryPolicyInput;
+}
+
+/** The result of a publish: one entry per event, in order. */
+export interface PublishResult {
+  readonly results: ReadonlyArray<{ readonly id: string; readonly status: 'accepted' | 'duplicate' }>;
+}
+
+/** A running in-process consumer. */
+export interface Consumer {
+  /** Stops claiming and waits for attempts in flight. */
+  stop(): Promise<void>;
+}
+
+interface BusEntry {
+  record: BusRecord;
+  index: PatternIndex;
+}
+
+const utf8 = new TextEncoder();
+
+export class Engine {
+  protected readonly clock: Clock;
+  private readonly options: Required<Omit<EngineOptions, 'clock' | 'onAttempt'>> & Pick<EngineOptions, 'onAttempt'>;
+  private readonly buses = new Map<string, BusEntry>();
+  private readonly subs = new Map<string, SubscriptionRecord>();
+  private readonly consumers = new Map<string, Dispatcher>();
+  private readonly committer: GroupCommitter<AppendRequest, AppendOutcome[]>;
+  private readonly completer: GroupCommitter<CompletionItem, boolean>;
+  private maintenance: TimerHandle | undefined;
+  private closed = false;
+  /** Dead-letter queues: list, inspect, delete, redrive. */
+  readonly deadLetters: DeadLetters;
+  /** Replays from the archive. */
+  readonly replays: Replays;
+
+  protected constructor(
+    readonly driver: StorageDriver,
+    options: EngineOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.options = {
+      dedupeWindowMs: options.dedupeWindowMs ?? 10 * 60 * 1000,
+      maxEventBytes: options.maxEventBytes ?? 262_144,
+      maxBatch: options.maxBatch ?? 10_000,
+      maintenanceIntervalMs: options.maintenanceIntervalMs ?? 60_000,
+      pollIntervalMs: options.pollIntervalMs ?? 1_000,
+      random: options.random ?? Math.random,
+      onError: options.onError ?? ((err) => console.error('busbar:', err)),
+      onAttempt: options.onAttempt,
+    };
+    this.committer = new GroupCommitter(
+      (requests) => driver.append(requests, this.clock.now()),
+      (request) => request.events.length,
+    );
+    this.completer = new GroupCommitter((items) => driver.complete(items, this.clock.now()));
+    const hooks = {
+      driver,
+      clock: this.clock,
+      subscription: (name: string) => this.requireSubscription(name),
+      wake: (name: string) => this.consumers.get(name)?.wake(),
+      storage: <T>(work: () => Promise<T>) => this.storage(work),
+      onError: (err: unknown) => this.options.onError(err),
+    };
+    this.deadLetters = new DeadLetters(hooks);
+    this.replays = new Replays({
+      ...hooks,
+      busIndex: (bus) => this.requireBus(bus),
+      subscriptions: (bus) => this.subscriptionsOf(bus),
+    });
+  }
+
+  /**
+   * Starts an engine on a driver: migrates the schema, loads buses and subscriptions, resumes replays
+   * that were running, and schedules retention.
+   */
+  protected async init(): Promise<void> {
+    await this.storage(() => this.driver.migrate());
+    for (const bus of await this.storage(() => this.driver.listBuses())) {
+      this.buses.set(bus.name, { record: bus, index: new PatternIndex() });
+    }
+    for (const sub of await this.storage(() => this.driver.listSubscriptions())) {
+      this.subs.set(sub.name, sub);
+      this.buses.get(sub.bus)?.index.add(sub.name, sub.pattern);
+    }
+    await this.replays.resumeRunning();
+    const tick = (): void => {
+      if (this.closed) return;
+      void this.runMaintenance().finally(() => {
+        if (!this.closed) this.maintenance = this.clock.setTimer(tick, this.options.maintenanceIntervalMs);
+      });
+    };
+    this.maintenance = this.clock.setTimer(tick, this.options.maintenanceIntervalMs);
+  }
+
+  // ---- buses -------------------------------------------------------------------------------
+
+  /** Creates a bus, or updates its retention. @example `await bus.putBus('orders', { retention: { maxAgeMs: 86_400_000 } })` */
+  async putBus(
+    name: string,
+    options: { retention?: { maxAgeMs?: number | null; maxBytes?: number | null } } = {},
+  ): Promise<BusRecord> {
+    this.assertOpen();
+    checkName('bus', name);
+    const existing = this.buses.get(name);
+    const now = this.clock.now();
+    const record: BusRecord = {
+      name,
+      retention: resolveRetention(options.retention, existing?.record.retention ?? DEFAULT_RETENTION),
+      createdAt: existing?.record.createdAt ?? now,
+      updatedAt: now,
+    };
+    await this.storage(() => this.driver.putBus(record));
+    if (existing) existing.record = record;
+    else this.buses.set(name, { record, index: new PatternIndex() });
+    return record;
+  }
+
+  getBus(name: string): BusRecord {
+    return this.requireBus(name).record;
+  }
+
+  listBuses(): BusRecord[] {
+    return [...this.buses.values()].map((b) => b.record).sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Deletes a bus with its archive and subscriptions. */
+  async deleteBus(name: string): Promise<void> {
+    this.assertOpen();
+    this.requireBus(name);
+    for (const sub of this.subscriptionsOf(name)) await this.stopConsumer(sub.name);
+    await this.storage(() => this.driver.deleteBus(name));
+    this.buses.delete(name);
+    for (const sub of [...this.subs.values()]) if (sub.bus === name) this.subs.delete(sub.name);
+  }
+
+  // ---- subscriptions -----------------------------------------------------------------------
+
+  /** Creates or updates a subscription (an update keeps its queue, dead letters and paused state). */
+  async putSubscription(name: string, input: SubscriptionInput): Promise<SubscriptionRecord> {
+    this.assertOpen();
+    checkName('subscription', name);
+    if (typeof input !== 'object' || input === null) {
+      throw new BusError('INVALID_ARGUMENT', `Expected the subscription to be an object, got ${describeValue(input)}`);
+    }
+    const bus = this.requireBus(checkName('bus', input.bus));
+    validatePattern(input.pattern);
+    const pattern = typeof input.pattern === 'string' ? input.pattern : JSON.stringify(input.pattern);
+    const target = input.target ?? { type: 'handler' };
+    if (typeof target !== 'object' || target === null || Array.isArray(target) || typeof target['type'] !== 'string') {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `Expected \`target\` to be an object with a string \`type\`, got ${describeValue(target)}`,
+      );
+    }
+    const existing = this.subs.get(name);
+    if (existing && existing.bus !== input.bus) {
+      throw new BusError(
+        'CONFLICT',
+        `Subscription "${name}" belongs to bus "${existing.bus}"; delete it to move it to "${input.bus}"`,
+      );
+    }
+    const now = this.clock.now();
+    const record: SubscriptionRecord = {
+      name,
+      bus: input.bus,
+      pattern,
+      target,
+      delivery: resolveDeliveryPolicy(input.delivery, existing?.delivery),
+      paused: existing?.paused ?? false,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+    await this.storage(() => this.driver.putSubscription(record));
+    this.subs.set(name, record);
+    bus.index.add(name, pattern);
+    this.consumers.get(name)?.wake();
+    return record;
+  }
+
+  getSubscription(name: string): SubscriptionRecord {
+    return this.requireSubscription(name);
+  }
+
+  /** Subscriptions by name, all or of one bus. */
+  listSubscriptions(bus?: string): SubscriptionRecord[] {
+    if (bus !== undefined) this.requireBus(bus);
+    return [...this.subs.values()]
+      .filter((s) => bus === undefined || s.bus === bus)
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Backlog, in-flight and dead-letter counts. */
+  async stats(name: string): Promise<SubscriptionStats> {
+    this.requireSubscription(name);
+    return this.storage(() => this.driver.subscriptionStats(name));
+  }
+
+  /** Deletes a subscription with its queue and dead letters. */
+  async deleteSubscription(name: string): Promise<void> {
+    this.assertOpen();
+    const sub = this.requireSubscription(name);
+    await this.stopConsumer(name);
+    await this.storage(() => this.driver.deleteSubscription(name));
+    this.subs.delete(name);
+    this.buses.get(sub.bus)?.index.remove(name);
+  }
+
+  /** Stops delivering; new events keep queueing (the backlog grows) until {@link resume}. */
+  async pause(name: string): Promise<SubscriptionRecord> {
+    return this.setPaused(name, true);
+  }
+
+  async resume(name: string): Promise<SubscriptionRecord> {
+    return this.setPaused(name, false);
+  }
+
+  private async setPaused(name: string, paused: boolean): Promise<SubscriptionRecord> {
+    this.assertOpen();
+    const sub = this.requireSubscription(name);
+    const record = { ...sub, paused, updatedAt: this.clock.now() };
+    await this.storage(() => this.driver.putSubscription(record));
+    this.subs.set(name, record);
+    if (!paused) this.consumers.get(name)?.wake();
+    return record;
+  }
+
+  // ---- publish -----------------------------------------------------------------------------
+
+  /**
+   * Publishes one event or a batch. Resolves after the events and the deliveries they owe are durably
+   * committed. A batch is all or nothing: one invalid event rejects the call with per-event results in
+   * `error.details.results`, and nothing is stored.
+   * @example
+   * ```ts
+   * await bus.publish('orders', { specversion: '1.0', source: '/shop', type: 'order.placed', data: { id: 42 } });
+   * ```
+   */
+  async publish(busName: string, input: unknown, options: { dedupeWindowMs?: number } = {}): Promise<PublishResult> {
+    this.assertOpen();
+    const bus = this.requireBus(busName);
+    const list: unknown[] = Array.isArray(input) ? input : [input];
+    if (list.length === 0) throw new BusError('INVALID_ARGUMENT', 'Expected at least one event, got an empty batch');
+    if (list.length > this.options.maxBatch) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `Expected at most ${this.options.maxBatch} events in one batch, got ${list.length}`,
+      );
+    }
+    const now = (): number => this.clock.now();
+    const events: NewEvent[] = [];
+    const problems: Array<{ index: number; status: 'invalid'; error: { code: string; message: string } }> = [];
+    list.forEach((raw, index) => {
+      try {
+        const event = validateEvent(raw, { maxBytes: this.options.maxEventBytes, now });
+        events.push(this.toNewEvent(bus, event));
+      } catch (err) {
+        if (!(err instanceof BusError)) throw err;
+        problems.push({ index, status: 'invalid', error: { code: err.code, message: err.message } });
+      }
+    });
+    if (problems.length > 0) {
+      const first = problems[0]!;
+      const where = list.length === 1 ? '' : `Event ${first.index} of ${list.length}: `;
+      throw new BusError(
+        first.error.code === 'EVENT_TOO_LARGE' ? 'EVENT_TOO_LARGE' : 'INVALID_EVENT',
+        `${where}${first.error.message}${list.length === 1 ? '' : ' (nothing was published)'}`,
+        {
+          details: {
+            results: list.map((_, i) => problems.find((p) => p.index === i) ?? { index: i, status: 'valid' }),
+          },
+        },
+      );
+    }
+    const outcomes = await this.storage(() =>
+      this.committer.submit({
+        bus: busName,
+        events,
+        dedupeWindowMs: options.dedupeWindowMs ?? this.options.dedupeWindowMs,
+      }),
+    );
+    const woken = new Set<string>();
+    outcomes.forEach((o, i) => {
+      if (o.status === 'accepted') for (const s of events[i]!.subscriptions) woken.add(s);
+    });
+    for (const s of woken) this.consumers.get(s)?.wake();
+    return { results: events.map((e, i) => ({ id: e.id, status: outcomes[i]?.status ?? 'accepted' })) };
+  }
+
+  private toNewEvent(bus: BusEntry, event: CloudEvent): NewEvent {
+    const body = JSON.stringify(event);
+    const key = event['partitionkey'];
+    return {
+      id: event.id,
+      source: event.source,
+      type: event.type,
+      time: event.time ?? new Date(this.clock.now()).toISOString(),
+      // Extension values are strings, integers or booleans (validated), so String() is exact.
+      partitionKey: typeof key === 'string' || typeof key === 'number' || typeof key === 'boolean' ? String(key) : null,
+      body,
+      size: utf8.encode(body).length,
+      subscriptions: bus.index.match(body),
+    };
+  }
+
+  // ---- consumers ---------------------------------------------------------------------------
+
+  /**
+   * Runs `handler` for every delivery of `subscription` in this process until stopped. Deliveries
+   * queue while no consumer is attached (the service is down) and flow once one attaches.
+   * @example
+   * ```ts
+   * const consumer = bus.consume('notify', async (event) => { await sendEmail(event.data); });
+   * await consumer.stop();
+   * ```
+   */
+  consume(subscription: string, handler: Handler, options: DispatcherOptions = {}): Consumer {
+    this.assertOpen();
+    this.requireSubscription(subscription);
+    if (typeof handler !== 'function') {
+      throw new BusError('INVALID_ARGUMENT', `Expected \`handler\` to be a function, got ${describeValue(handler)}`);
+    }
+    if (this.consumers.has(subscription)) {
+      throw new BusError(
+        'CONFLICT',
+        `Subscription "${subscription}" already has a consumer in this process; stop it first`,
+      );
+    }
+    const dispatcher = new Dispatcher(
+      {
+        driver: this.driver,
+        clock: this.clock,
+        random: this.options.random,
+        pollIntervalMs: this.options.pollIntervalMs,
+        complete: (item) => this.completer.submit(item),
+        onAttempt: (report) => this.options.onAttempt?.(report),
+        onError: (err) => this.options.onError(err),
+      },
+      () => this.subs.get(subscription),
+      handler,
+      options,
+    );
+    this.consumers.set(subscription, dispatcher);
+    dispatcher.start();
+    return { stop: () => this.stopConsumer(subscription) };
+  }
+
+  private async stopConsumer(name: string): Promise<void> {
+    const d = this.consumers.get(name);
+    if (d === undefined) return;
+    this.consumers.delete(name);
+    await d.stop();
+  }
+
+  // ---- archive and lineage -----------------------------------------------------------------
+
+  /**
+   * Archived events of a bus, oldest first, filtered by publish time (inclusive, ms), type, source
+   * and pattern; `cursor` continues a previous page.
+   */
+  async queryArchive(
+    busName: string,
+    query: {
+      from?: number;
+      to?: number;
+      type?: string;
+      source?: string;
+      pattern?: string | object;
+      limit?: number;
+      cursor?: string;
+    } = {},
+  ): Promise<{ events: CloudEvent[]; cursor: string | null }> {
+    this.requireBus(busName);
+    const limit = query.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `Expected \`limit\` to be an integer from 1 to 1000, got ${describeValue(limit)}`,
+      );
+    }
+    if (query.pattern !== undefined) validatePattern(query.pattern);
+    const index = new PatternIndex();
+    if (query.pattern !== undefined) index.add('q', query.pattern);
+    let afterSeq = query.cursor === undefined ? undefined : parseCursor(query.cursor);
+    const out: StoredEvent[] = [];
+    // Pattern filtering happens here, so keep reading pages until the page is full or the archive ends.
+    for (;;) {
+      const page = await this.storage(() =>
+        this.driver.queryArchive(busName, {
+          from: query.from,
+          to: query.to,
+          type: query.type,
+          source: query.source,
+          afterSeq,
+          limit,
+        }),
+      );
+      for (const e of page) {
+        afterSeq = e.seq;
+        if (query.pattern === undefined || index.match(e.body).length > 0) out.push(e);
+        if (out.length === limit) break;
+      }
+      if (out.length === limit || page.length < limit) break;
+    }
+    const full = out.length === limit;
+    return {
+      events: out.map((e) => JSON.parse(e.body) as CloudEvent),
+      cursor: full && afterSeq !== undefined ? String(afterSeq) : null,
+    };
+  }
+
+  /**
+   * An event's story: for each stored event with this id on the bus, the subscriptions it was owed to,
+   * every attempt and where each delivery is now; plus the subscriptions whose pattern matches it now,
+   * to answer "why didn't my event arrive?".
+   */
+  async lineage(
+    busName: string,
+    id: string,
+  ): Promise<
+    Array<{
+      event: CloudEvent;
+      publishedAt: number;
+      deliveries: Awaited<ReturnType<StorageDriver['deliveriesOf']>>;
+      matchesNow: string[];
+    }>
+  > {
+    const bus = this.requireBus(busName);
+    const events = await this.storage(() => this.driver.eventsById(busName, id));
+    if (events.length === 0)
+      throw new BusError('NOT_FOUND', `No event with id "${id}" in the archive of bus "${busName}"`);
+    const out = [];
+    for (const e of events) {
+      const deliveries = await this.storage(() => this.driver.deliveriesOf(e.seq));
+      out.push({
+        event: JSON.parse(e.body) as CloudEvent,
+        publishedAt: e.publishedAt,
+        deliveries,
+        matchesNow: bus.index.match(e.body),
+      });
+    }
+    return out;
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** Runs retention (archive age and size) and forgets expired dedupe entries. */
+  async runMaintenance(): Promise<void> {
+    try {
+      const now = this.clock.now();
+      for (const { record } of this.buses.values()) {
+        const { maxAgeMs, maxBytes } = record.retention;
+        if (maxAgeMs === null && maxBytes === null) continue;
+        await this.driver.purgeArchive(record.name, { olderThan: maxAgeMs === null ? null : now - maxAgeMs, maxBytes });
+      }
+      await this.driver.pruneDedupe(now - this.options.dedupeWindowMs);
+    } catch (err) {
+      this.options.onError(err);
+    }
+  }
+
+  /**
+   * Stops consumers (waiting for attempts in flight), replays and maintenance, waits for commits in
+   * progress, and closes storage.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.maintenance !== undefined) this.clock.clearTimer(this.maintenance);
+    await Promise.all([...this.consumers.keys()].map((name) => this.stopConsumer(name)));
+    await this.replays.stopAll();
+    await this.committer.idle();
+    await this.completer.idle();
+    await this.driver.close();
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new BusError('CLOSED', 'This Busbar instance is closed');
+  }
+
+  private requireBus(name: string): BusEntry {
+    const bus = typeof name === 'string' ? this.buses.get(name) : undefined;
+    if (bus === undefined) throw new BusError('NOT_FOUND', `No bus named ${describeValue(name)}`);
+    return bus;
+  }
+
+  private requireSubscription(name: string): SubscriptionRecord {
+    const sub = typeof name === 'string' ? this.subs.get(name) : undefined;
+    if (sub === undefined) throw new BusError('NOT_FOUND', `No subscription named ${describeValue(name)}`);
+    return sub;
+  }
+
+  private subscriptionsOf(bus: string): SubscriptionRecord[] {
+    return [...this.subs.values()].filter((s) => s.bus === bus);
+  }
+
+  /** Runs a storage call, reporting failures of the datastore as `STORAGE_UNAVAILABLE`. */
+  private async storage<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof BusError) throw err;
+      throw new BusError('STORAGE_UNAVAILABLE', `Storage failed: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * Replays: archived events from a time range, optionally filtered by a pattern, re-delivered to named
+ * subscriptions (or to every subscription whose pattern matches now), marked with the replay's id (the
+ * consumer sees it as the `replayid` extension). Replayed events are not archived again. A replay's
+ * progress is stored, so a replay interrupted by a restart resumes where it stopped.
+ */
+import { BusError, describeValue } from '../errors.js';
+import { uuidv7 } from '../uuid.js';
+import { PatternIndex, validatePattern } from '../../patterns/index.js';
+import type { NewDelivery, ReplayRecord, SubscriptionRecord } from '../../storage/driver.js';
+import type { EngineHooks } from './hooks.js';
+
+/** What to replay. */
+export interface ReplayInput {
+  bus: string;
+  /** Start of the range of publish times (ms, inclusive). */
+  from: number;
+  /** End of the range (ms, inclusive). @default now */
+  to?: number;
+  /** Only events that also match this pattern. */
+  pattern?: string | object;
+  /** Only to these subscriptions (each still applies its own pattern). @default every subscription of the bus */
+  subscriptions?: string[];
+  /** Skip events a subscription has already processed successfully. @default false */
+  skipDelivered?: boolean;
+  /** At most this many events per second. @default unlimited */
+  ratePerSec?: number;
+}
+
+const PAGE = 1_000;
+
+interface Running {
+  cancelled: boolean;
+  done: Promise<void>;
+  /** Ends a rate-limit pause early (cancel, shutdown). */
+  interrupt: () => void;
+}
+
+export class Replays {
+  private readonly running = new Map<string, Running>();
+
+  constructor(
+    private readonly hooks: EngineHooks & {
+      /** Throws NOT_FOUND for an unknown bus. */
+      readonly busIndex: (bus: string) => unknown;
+      readonly subscriptions: (bus: string) => SubscriptionRecord[];
+    },
+  ) {}
+
+  /** Starts a replay and returns its record; it runs in the background (see {@link wait}). */
+  async start(input: ReplayInput): Promise<ReplayRecord> {
+    if (typeof input !== 'object' || input === null) {
+      throw new BusError('INVALID_ARGUMENT', `Expected the replay to be an object, got ${describeValue(input)}`);
+    }
+    this.hooks.busIndex(input.bus);
+    const now = this.hooks.clock.now();
+    const time = (name: string, v: unknown): number => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+        throw new BusError(
+          'INVALID_ARGUMENT',
+          `Expected \`${name}\` to be a time in ms since the epoch, got ${describeValue(v)}`,
+        );
+      }
+      return v;
+    };
+    const from = time('from', input.from);
+    const to = input.to === undefined ? now : time('to', input.to);
+    if (to < from)
+      throw new BusError('INVALID_ARGUMENT', `Expected \`to\` (${to}) to be at or after \`from\` (${from})`);
+    if (input.pattern !== undefined) validatePattern(input.pattern);
+    let subscriptions: string[] | null = null;
+    if (input.subscriptions !== undefined) {
+      if (!Array.isArray(input.subscriptions) || input.subscriptions.length === 0) {
+        throw new BusError(
+          'INVALID_ARGUMENT',
+          `Expected \`subscriptions\` to be a non-empty array of names, got ${describeValue(input.subscriptions)}`,
+        );
+      }
+      for (const name of input.subscriptions) {
+        const sub = this.hooks.subscription(name);
+        if (sub.bus !== input.bus) {
+          throw new BusError(
+            'INVALID_ARGUMENT',
+            `Subscription "${name}" belongs to bus "${sub.bus}", not "${input.bus}"`,
+          );
+        }
+      }
+      subscriptions = [...new Set(input.subscriptions)];
+    }
+    const rate = input.ratePerSec;
+    if (rate !== undefined && (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `Expected \`ratePerSec\` to be a positive number, got ${describeValue(rate)}`,
+      );
+    }
+    const record: ReplayRecord = {
+      id: uuidv7(),
+      bus: input.bus,
+      from,
+      to,
+      pattern:
+        input.pattern === undefined
+          ? null
+          : typeof input.pattern === 'string'
+            ? input.pattern
+            : JSON.stringify(input.pattern),
+      subscriptions,
+      skipDelivered: input.skipDelivered === true,
+      ratePerSec: rate ?? null,
+      state: 'running',
+      cursor: 0,
+      scanned: 0,
+      enqueued: 0,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.hooks.storage(() => this.hooks.driver.putReplay(record));
+    this.launch(record);
+    return record;
+  }
+
+  async get(id: string): Promise<ReplayRecord> {
+    const r = await this.hooks.storage(() => this.hooks.driver.getReplay(id));
+    if (r === null) throw new BusError('NOT_FOUND', `No replay ${describeValue(id)}`);
+    return r;
+  }
+
+  list(bus?: string): Promise<ReplayRecord[]> {
+    return this.hooks.storage(() => this.hooks.driver.listReplays(bus));
+  }
+
+  /** Stops a running replay; deliveries already enqueued stay. */
+  async cancel(id: string): Promise<ReplayRecord> {
+    const record = await this.get(id);
+    const run = this.running.get(id);
+    if (run !== undefined) {
+      run.cancelled = true;
+      run.interrupt();
+      await run.done;
+    } else if (record.state === 'running') {
+      await this.hooks.storage(() =>
+        this.hooks.driver.putReplay({ ...record, state: 'cancelled', updatedAt: this.hooks.clock.now() }),
+      );
+    }
+    return this.get(id);
+  }
+
+  /** Resolves when the replay is no longer running (completed, cancelled or failed). */
+  async wait(id: string): Promise<ReplayRecord> {
+    await this.running.get(id)?.done;
+    return this.get(id);
+  }
+
+  /** Continues replays that were running when the process stopped. */
+  async resumeRunning(): Promise<void> {
+    for (const r of await this.list()) if (r.state === 'running') this.launch(r);
+  }
+
+  /** Pauses every running replay for shutdown; they resume on the next start. */
+  async stopAll(): Promise<void> {
+    const runs = [...this.running.values()];
+    this.stopping = true;
+    for (const run of runs) {
+      run.cancelled = true;
+      run.interrupt();
+    }
+    await Promise.allSettled(runs.map((r) => r.done));
+  }
+
+  private stopping = false;
+
+  private launch(record: ReplayRecord): void {
+    const run: Running = { cancelled: false, done: Promise.resolve(), interrupt: () => undefined };
+    run.done = this.execute(record, run)
+      .catch(async (err: unknown) => {
+        this.hooks.onError(err);
+        const message = err instanceof Error ? err.message : String(err);
+        const latest = (await this.hooks.driver.getReplay(record.id).catch(() => null)) ?? record;
+        await this.hooks.driver
+          .putReplay({ ...latest, state: 'failed', error: message, updatedAt: this.hooks.clock.now() })
+          .catch((e: unknown) => this.hooks.onError(e));
+      })
+      .finally(() => this.running.delete(record.id));
+    this.running.set(record.id, run);
+  }
+
+  private async execute(initial: ReplayRecord, run: Running): Promise<void> {
+    const { driver, clock } = this.hooks;
+    let record = initial;
+    const filter = new PatternIndex();
+    if (record.pattern !== null) filter.add('filter', record.pattern);
+    const limit = record.ratePerSec === null ? PAGE : Math.max(1, Math.min(PAGE, Math.floor(record.ratePerSec)));
+    for (;;) {
+      if (run.cancelled) {
+        // Shutdown leaves the replay running so that it resumes; a cancel ends it.
+        if (!this.stopping) await driver.putReplay({ ...record, state: 'cancelled', updatedAt: clock.now() });
+        return;
+      }
+      const started = clock.now();
+      const page = await driver.queryArchive(record.bus, {
+        from: record.from,
+        to: record.to,
+        afterSeq: record.cursor,
+        limit,
+      });
+      if (page.length === 0) {
+        await driver.putReplay({ ...record, state: 'completed', updatedAt: clock.now() });
+        return;
+      }
+      // Patterns as they are now: a subscription changed since the event was published gets what it asks for today.
+      const targets = new PatternIndex();
+      for (const sub of this.hooks.subscriptions(record.bus)) {
+        if (record.subscriptions === null || record.subscriptions.includes(sub.name))
+          targets.add(sub.name, sub.pattern);
+      }
+      let deliveries: NewDelivery[] = [];
+      for (const event of page) {
+        if (record.pattern !== null && filter.match(event.body).length === 0) continue;
+        for (const subscription of targets.match(event.body))
+          deliveries.push({ subscription, eventSeq: event.seq, replayId: record.id });
+      }
+      if (record.skipDelivered && deliveries.length > 0) deliveries = await this.withoutDelivered(deliveries);
+      const enqueued = deliveries.length === 0 ? 0 : await driver.enqueue(deliveries, clock.now());
+      record = {
+        ...record,
+        cursor: page[page.length - 1]!.seq,
+        scanned: record.scanned + page.length,
+        enqueued: record.enqueued + enqueued,
+        updatedAt: clock.now(),
+      };
+      await driver.putReplay(record);
+      for (const name of new Set(deliveries.map((d) => d.subscription))) this.hooks.wake(name);
+      if (record.ratePerSec !== null) {
+        const wait = (page.length / record.ratePerSec) * 1000 - (clock.now() - started);
+        if (wait > 0 && !run.cancelled) {
+          await new Promise<void>((resolve) => {
+            const timer = clock.setTimer(resolve, wait);
+            run.interrupt = () => {
+              clock.clearTimer(timer);
+              resolve();
+            };
+          });
+          run.interrupt = () => undefined;
+        }
+      }
+    }
+  }
+
+  private async withoutDelivered(deliveries: NewDelivery[]): Promise<NewDelivery[]> {
+    const bySub = new Map<string, NewDelivery[]>();
+    for (const d of deliveries) {
+      const list = bySub.get(d.subscription) ?? [];
+      list.push(d);
+      bySub.set(d.subscription, list);
+    }
+    const out: NewDelivery[] = [];
+    for (const [sub, list] of bySub) {
+      const done = await this.hooks.driver.deliveredSeqs(
+        sub,
+        list.map((d) => d.eventSeq),
+      );
+      for (const d of list) if (!done.has(d.eventSeq)) out.push(d);
+    }
+    return out;
+  }
+}

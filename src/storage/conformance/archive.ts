@@ -1,0 +1,227 @@
+/**
+ * Conformance: archive queries, lineage (`eventsById`, `deliveriesOf`), `enqueue`, `deliveredSeqs`
+ * and replay records.
+ */
+import { expect } from 'vitest';
+import type { ArchiveQuery, StorageDriver } from '../driver.js';
+import {
+  BUS,
+  T0,
+  attemptFor,
+  claimOne,
+  killOldest,
+  makeEvent,
+  makeReplay,
+  pick,
+  publish,
+  settle,
+  setup,
+} from './fixtures.js';
+import type { ConformanceSuite } from './suite.js';
+
+/** The event ids a query returns, in order. */
+async function idsOf(d: StorageDriver, query: Partial<ArchiveQuery>, bus = BUS): Promise<string[]> {
+  return (await d.queryArchive(bus, { limit: 100, ...query })).map((e) => e.id);
+}
+
+/** Registers the archive, lineage, enqueue and replay tests. */
+export function archiveTests(s: ConformanceSuite): void {
+  s.area('archive', () => {
+    s.test("queryArchive returns the bus's events by ascending seq", async (d) => {
+      await setup(d, []);
+      await setup(d, [], 'audit');
+      await publish(d, [makeEvent('e-1')], T0);
+      await publish(d, [makeEvent('x-1')], T0, { bus: 'audit' });
+      await publish(d, [makeEvent('e-2'), makeEvent('e-3')], T0 + 1);
+      const events = await d.queryArchive(BUS, { limit: 100 });
+      expect(events.map((e) => e.id)).toEqual(['e-1', 'e-2', 'e-3']);
+      expect(events.map((e) => e.seq)).toEqual(events.map((e) => e.seq).sort((x, y) => x - y));
+      expect(await idsOf(d, {}, 'audit')).toEqual(['x-1']);
+    });
+
+    s.test('queryArchive filters by publishedAt, bounds inclusive', async (d) => {
+      await setup(d, []);
+      for (const [i, id] of ['e-1', 'e-2', 'e-3'].entries()) await publish(d, [makeEvent(id)], T0 + 100 * i);
+      expect(await idsOf(d, { from: T0 + 100 })).toEqual(['e-2', 'e-3']);
+      expect(await idsOf(d, { to: T0 + 100 })).toEqual(['e-1', 'e-2']);
+      expect(await idsOf(d, { from: T0 + 100, to: T0 + 100 })).toEqual(['e-2']);
+      expect(await idsOf(d, { from: T0 + 101, to: T0 + 199 })).toEqual([]);
+    });
+
+    s.test('queryArchive filters by type and by source', async (d) => {
+      await setup(d, []);
+      await publish(
+        d,
+        [
+          makeEvent('e-1', { type: 'order.placed', source: '/shop' }),
+          makeEvent('e-2', { type: 'order.shipped', source: '/warehouse' }),
+          makeEvent('e-3', { type: 'order.placed', source: '/warehouse' }),
+        ],
+        T0,
+      );
+      expect(await idsOf(d, { type: 'order.placed' })).toEqual(['e-1', 'e-3']);
+      expect(await idsOf(d, { source: '/warehouse' })).toEqual(['e-2', 'e-3']);
+      expect(await idsOf(d, { type: 'order.placed', source: '/warehouse' })).toEqual(['e-3']);
+      expect(await idsOf(d, { type: 'order.cancelled' })).toEqual([]);
+    });
+
+    s.test('queryArchive pages with afterSeq and limit', async (d) => {
+      await setup(d, []);
+      const seqs = await publish(
+        d,
+        ['e-1', 'e-2', 'e-3', 'e-4', 'e-5'].map((id) => makeEvent(id)),
+        T0,
+      );
+      expect(await idsOf(d, { limit: 2 })).toEqual(['e-1', 'e-2']);
+      expect(await idsOf(d, { limit: 2, afterSeq: pick(seqs, 1) })).toEqual(['e-3', 'e-4']);
+      expect(await idsOf(d, { limit: 2, afterSeq: pick(seqs, 3) })).toEqual(['e-5']);
+      expect(await idsOf(d, { limit: 2, afterSeq: pick(seqs, 4) })).toEqual([]);
+      expect(await idsOf(d, { limit: 1, afterSeq: pick(seqs, 0), type: 'order.placed', from: T0 })).toEqual(['e-2']);
+    });
+
+    s.test('queryArchive of an unknown bus is empty', async (d) => {
+      expect(await d.queryArchive('nope', { limit: 10 })).toEqual([]);
+    });
+
+    s.test('eventsById returns every event with that id on the bus, by seq', async (d) => {
+      await setup(d, []);
+      await setup(d, [], 'audit');
+      await publish(d, [makeEvent('e-1', { source: '/b' }), makeEvent('e-2', { source: '/a' })], T0);
+      await publish(d, [makeEvent('e-1', { source: '/a' })], T0 + 1);
+      await publish(d, [makeEvent('e-1', { source: '/c' })], T0 + 2, { bus: 'audit' });
+      const events = await d.eventsById(BUS, 'e-1');
+      expect(events.map((e) => e.source)).toEqual(['/b', '/a']);
+      expect(events).toEqual(await d.queryArchive(BUS, { limit: 10 }).then((all) => all.filter((e) => e.id === 'e-1')));
+      expect(await d.eventsById(BUS, 'nope')).toEqual([]);
+    });
+  });
+
+  s.area('lineage', () => {
+    s.test('deliveriesOf lists every delivery of the event with its attempts, by delivery id', async (d) => {
+      await setup(d, ['a', 'b', 'c']);
+      const [seq = 0] = await publish(d, [makeEvent('e-1', { subscriptions: ['a', 'b'] })], T0);
+      const first = await claimOne(d, 'a', T0 + 1);
+      await settle(d, first, { kind: 'retry', availableAt: T0 + 10 }, T0 + 2);
+      const second = await claimOne(d, 'a', T0 + 10);
+      await settle(d, second, { kind: 'ack' }, T0 + 11);
+      const dead = await killOldest(d, 'b', T0 + 20);
+      await d.redrive('b', [dead], T0 + 30);
+
+      const traces = await d.deliveriesOf(seq);
+      expect(traces.map((t) => t.deliveryId)).toEqual(traces.map((t) => t.deliveryId).sort((x, y) => x - y));
+      expect(traces.find((t) => t.subscription === 'a')).toEqual({
+        deliveryId: first.deliveryId,
+        subscription: 'a',
+        state: 'delivered',
+        enqueuedAt: T0,
+        availableAt: T0 + 10,
+        replayId: null,
+        redriveOf: null,
+        deadReason: null,
+        attempts: [
+          attemptFor(first, { kind: 'retry', availableAt: T0 + 10 }, T0 + 2),
+          attemptFor(second, { kind: 'ack' }, T0 + 11),
+        ],
+      });
+      const ofB = traces.filter((t) => t.subscription === 'b');
+      expect(ofB.map((t) => [t.state, t.redriveOf])).toEqual([
+        ['redriven', null],
+        ['pending', dead],
+      ]);
+      expect(pick(ofB, 0).attempts.map((a) => a.outcome)).toEqual(['non_retriable']);
+    });
+
+    s.test('deliveriesOf an unknown event is empty', async (d) => {
+      expect(await d.deliveriesOf(987_654)).toEqual([]);
+    });
+  });
+
+  s.area('enqueue', () => {
+    s.test('enqueue creates pending deliveries due at now with their replay id', async (d) => {
+      await setup(d, ['a', 'b']);
+      const [seq = 0] = await publish(d, [makeEvent('e-1')], T0);
+      const made = await d.enqueue(
+        [
+          { subscription: 'a', eventSeq: seq, replayId: 'r-1' },
+          { subscription: 'b', eventSeq: seq, replayId: null },
+        ],
+        T0 + 100,
+      );
+      expect(made).toBe(2);
+      const traces = await d.deliveriesOf(seq);
+      expect(
+        traces.map((t) => [t.subscription, t.state, t.enqueuedAt, t.availableAt, t.replayId, t.redriveOf]),
+      ).toEqual([
+        ['a', 'pending', T0 + 100, T0 + 100, 'r-1', null],
+        ['b', 'pending', T0 + 100, T0 + 100, null, null],
+      ]);
+      expect(await claimOne(d, 'a', T0 + 100)).toMatchObject({ replayId: 'r-1', attempt: 1, enqueuedAt: T0 + 100 });
+      expect(await d.enqueue([], T0 + 200)).toBe(0);
+    });
+
+    s.test('enqueue of an unknown event or subscription rejects and stores nothing', async (d) => {
+      await setup(d, ['a']);
+      const [seq = 0] = await publish(d, [makeEvent('e-1')], T0);
+      const valid = { subscription: 'a', eventSeq: seq, replayId: 'r-1' };
+      const unknownEvent = { subscription: 'a', eventSeq: seq + 1_000, replayId: 'r-1' };
+      const unknownSub = { subscription: 'nope', eventSeq: seq, replayId: 'r-1' };
+      await expect(d.enqueue([valid, unknownEvent], T0 + 1)).rejects.toBeInstanceOf(Error);
+      await expect(d.enqueue([valid, unknownSub], T0 + 1)).rejects.toBeInstanceOf(Error);
+      expect(await d.deliveriesOf(seq)).toEqual([]);
+      expect((await d.subscriptionStats('a')).backlog).toBe(0);
+    });
+
+    s.test('deliveredSeqs returns the given seqs with a delivered delivery to the subscription', async (d) => {
+      await setup(d, ['a', 'b']);
+      const seqs = await publish(
+        d,
+        ['e-1', 'e-2', 'e-3', 'e-4'].map((id) => makeEvent(id, { subscriptions: ['a'] })),
+        T0,
+      );
+      const [s1 = 0, s2 = 0, s3 = 0, s4 = 0] = seqs;
+      await settle(d, await claimOne(d, 'a', T0), { kind: 'ack' }, T0 + 1);
+      await killOldest(d, 'a', T0 + 2);
+      await claimOne(d, 'a', T0 + 3);
+      await d.enqueue(
+        [
+          { subscription: 'a', eventSeq: s1, replayId: 'r-1' },
+          { subscription: 'b', eventSeq: s4, replayId: 'r-1' },
+        ],
+        T0 + 4,
+      );
+      await settle(d, await claimOne(d, 'b', T0 + 4), { kind: 'ack' }, T0 + 5);
+      // e-1: delivered (a later replay delivery is pending); e-2 dead; e-3 leased; e-4 pending.
+      expect(await d.deliveredSeqs('a', [s1, s2, s3, s4, 987_654])).toEqual(new Set([s1]));
+      expect(await d.deliveredSeqs('b', seqs)).toEqual(new Set([s4]));
+      expect(await d.deliveredSeqs('a', [])).toEqual(new Set());
+    });
+  });
+
+  s.area('replays', () => {
+    s.test('putReplay then getReplay returns the record; put overwrites', async (d) => {
+      await setup(d, ['a']);
+      const replay = makeReplay('r-1', { pattern: '{"type":["order.placed"]}', ratePerSec: 50 });
+      await d.putReplay(replay);
+      expect(await d.getReplay('r-1')).toEqual(replay);
+      const done = { ...replay, state: 'completed', cursor: 42, scanned: 10, enqueued: 7, updatedAt: T0 + 9 } as const;
+      await d.putReplay(done);
+      expect(await d.getReplay('r-1')).toEqual(done);
+      expect(await d.listReplays()).toEqual([done]);
+    });
+
+    s.test('getReplay of an unknown id is null', async (d) => {
+      expect(await d.getReplay('nope')).toBeNull();
+    });
+
+    s.test('listReplays orders by createdAt then id, for all buses or one', async (d) => {
+      await setup(d, ['a']);
+      await setup(d, ['x'], 'audit');
+      await d.putReplay(makeReplay('r-a', { createdAt: T0 + 10 }));
+      await d.putReplay(makeReplay('r-c', { bus: 'audit', subscriptions: null, createdAt: T0 }));
+      await d.putReplay(makeReplay('r-b', { createdAt: T0, error: 'stopped', state: 'failed' }));
+      expect((await d.listReplays()).map((r) => r.id)).toEqual(['r-b', 'r-c', 'r-a']);
+      expect((await d.listReplays(BUS)).map((r) => r.id)).toEqual(['r-b', 'r-a']);
+      expect(await d.listReplays('nope')).toEqual([]);
+    });
+  });
+}
