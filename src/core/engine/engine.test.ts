@@ -3,7 +3,7 @@
  * outcomes, retries and backoff, timeouts, leases, dead letters and redrive, archive, replay, lineage,
  * ordering, pause/resume and bad input.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Busbar } from '../../busbar.js';
 import { BusError } from '../errors.js';
 import { ManualClock } from '../clock.js';
@@ -23,8 +23,11 @@ const event = (type: string, data: unknown = {}, extra: Record<string, unknown> 
   ...extra,
 });
 
+/** Every behaviour runs on both drivers; STORAGE picks one per file run (see the describe.each below). */
+let storage = 'memory';
+
 async function open(options: Parameters<typeof Busbar.open>[0] = {}): Promise<Busbar> {
-  return Busbar.open({ storage: 'memory', clock, random: () => 0.5, pollIntervalMs: 60_000, ...options });
+  return Busbar.open({ storage, clock, random: () => 0.5, pollIntervalMs: 60_000, ...options });
 }
 
 /** Lets the engine run until `check` holds, advancing the clock by `step` each round. */
@@ -56,515 +59,521 @@ async function rejection(promise: Promise<unknown>): Promise<BusError> {
   throw new Error('expected a BusError');
 }
 
-beforeEach(async () => {
-  clock = new ManualClock(T0);
-  bus = await open();
-  await bus.putBus('orders');
-});
-
-afterEach(async () => {
-  await bus.close();
-});
-
-describe('publish and deliver', () => {
-  it('delivers a matching event to its subscription and acknowledges it', async () => {
-    await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
-    const seen: CloudEvent[] = [];
-    bus.consume('notify', (e) => void seen.push(e));
-    const result = await bus.publish('orders', event('order.placed', { id: 1 }));
-    expect(result.results).toEqual([{ id: expect.any(String) as string, status: 'accepted' }]);
-    await until(() => seen.length === 1);
-    expect(seen[0]).toMatchObject({ type: 'order.placed', data: { id: 1 }, source: '/shop' });
-    await until(async () => (await bus.stats('notify')).backlog === 0);
-    expect(await bus.stats('notify')).toMatchObject({ backlog: 0, inFlight: 0, dead: 0 });
+describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
+  beforeAll(() => {
+    storage = name;
   });
 
-  it('delivers to every matching subscription independently, and archives unmatched events', async () => {
-    await bus.putSubscription('a', { bus: 'orders', pattern: { type: ['order.placed'] } });
-    await bus.putSubscription('b', { bus: 'orders', pattern: { data: { total: [{ numeric: ['>', 100] }] } } });
-    await bus.publish('orders', [
-      event('order.placed', { total: 50 }),
-      event('order.placed', { total: 500 }),
-      event('order.shipped'),
-    ]);
-    expect(await bus.stats('a')).toMatchObject({ backlog: 2 });
-    expect(await bus.stats('b')).toMatchObject({ backlog: 1 });
-    const archive = await bus.queryArchive('orders');
-    expect(archive.events.map((e) => e.type)).toEqual(['order.placed', 'order.placed', 'order.shipped']);
-    const shipped = archive.events[2]!;
-    const [lineage] = await bus.lineage('orders', shipped.id);
-    expect(lineage?.deliveries).toEqual([]);
-    expect(lineage?.matchesNow).toEqual([]);
-  });
-
-  it('queues deliveries while no consumer is attached and delivers once one attaches', async () => {
-    await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
-    for (let i = 0; i < 5; i++) await bus.publish('orders', event('order.placed', { i }));
-    expect((await bus.stats('notify')).backlog).toBe(5);
-    const seen: number[] = [];
-    bus.consume('notify', (e) => void seen.push((e.data as { i: number }).i));
-    await until(() => seen.length === 5);
-    expect(seen.sort()).toEqual([0, 1, 2, 3, 4]);
-  });
-
-  it('pauses (the backlog grows) and resumes', async () => {
-    await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
-    const seen: CloudEvent[] = [];
-    bus.consume('notify', (e) => void seen.push(e));
-    expect((await bus.pause('notify')).paused).toBe(true);
-    await bus.publish('orders', [event('order.placed'), event('order.placed')]);
-    await clock.advance(5_000);
-    expect(seen).toHaveLength(0);
-    expect((await bus.stats('notify')).backlog).toBe(2);
-    await bus.resume('notify');
-    await until(() => seen.length === 2);
-  });
-
-  it('reports duplicates of source + id within the dedupe window and accepts them after it', async () => {
-    await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
-    const e = event('order.placed', {}, { id: 'order-1' });
-    expect((await bus.publish('orders', e)).results[0]?.status).toBe('accepted');
-    expect((await bus.publish('orders', e)).results[0]?.status).toBe('duplicate');
-    expect((await bus.publish('orders', { ...e, source: '/other' })).results[0]?.status).toBe('accepted');
-    expect((await bus.stats('notify')).backlog).toBe(2);
-    await clock.advance(10 * 60 * 1000 + 1);
-    expect((await bus.publish('orders', e)).results[0]?.status).toBe('accepted');
-  });
-
-  it('shares commits between concurrent publishes (group commit)', async () => {
-    const driver = bus.driver;
-    let appends = 0;
-    const original = driver.append.bind(driver);
-    driver.append = (requests, now) => {
-      appends++;
-      return original(requests, now);
-    };
-    const results = await Promise.all(
-      Array.from({ length: 64 }, (_, i) => bus.publish('orders', event('order.placed', { i }))),
-    );
-    expect(results.every((r) => r.results[0]?.status === 'accepted')).toBe(true);
-    expect(appends).toBeLessThan(8);
-    expect((await bus.queryArchive('orders', { limit: 1000 })).events).toHaveLength(64);
-  });
-});
-
-describe('bad input changes nothing', () => {
-  it('rejects a batch with one invalid event whole, with per-event results', async () => {
-    const err = await rejection(
-      bus.publish('orders', [event('ok'), { specversion: '1.0', source: '/x', type: 42 }, event('ok')]),
-    );
-    expect(err.code).toBe('INVALID_EVENT');
-    expect(err.message).toBe(
-      'Event 1 of 3: Expected `type` to be a non-empty string, got 42 (number) (nothing was published)',
-    );
-    expect(err.details?.['results']).toEqual([
-      { index: 0, status: 'valid' },
-      {
-        index: 1,
-        status: 'invalid',
-        error: { code: 'INVALID_EVENT', message: 'Expected `type` to be a non-empty string, got 42 (number)' },
-      },
-      { index: 2, status: 'valid' },
-    ]);
-    expect((await bus.queryArchive('orders')).events).toHaveLength(0);
-  });
-
-  it('rejects oversized events, unknown buses, empty batches and non-objects', async () => {
-    const big = await open({ maxEventBytes: 1_000 });
-    await big.putBus('b');
-    expect((await rejection(big.publish('b', event('x', 'y'.repeat(2_000))))).code).toBe('EVENT_TOO_LARGE');
-    await big.close();
-    expect((await rejection(bus.publish('nope', event('x')))).code).toBe('NOT_FOUND');
-    expect((await rejection(bus.publish('orders', []))).message).toBe(
-      'Expected at least one event, got an empty batch',
-    );
-    expect((await rejection(bus.publish('orders', '{"not":"parsed"}'))).code).toBe('INVALID_EVENT');
-    expect((await bus.queryArchive('orders')).events).toHaveLength(0);
-  });
-
-  it('validates subscriptions: pattern, bus, policy, target, names', async () => {
-    expect((await rejection(bus.putSubscription('s', { bus: 'orders', pattern: { type: 'x' } }))).code).toBe(
-      'INVALID_PATTERN',
-    );
-    expect((await rejection(bus.putSubscription('s', { bus: 'nope', pattern: { type: ['x'] } }))).code).toBe(
-      'NOT_FOUND',
-    );
-    const policy = await rejection(
-      bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] }, delivery: { maxAttempts: 0 } }),
-    );
-    expect(policy.message).toBe('Expected `delivery.maxAttempts` to be an integer from 1 to 1000, got 0 (number)');
-    const unknown = await rejection(
-      bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] }, delivery: { retries: 3 } as never }),
-    );
-    expect(unknown.message).toContain('delivery.retries');
-    expect((await rejection(bus.putSubscription('bad name!', { bus: 'orders', pattern: { type: ['x'] } }))).code).toBe(
-      'INVALID_ARGUMENT',
-    );
-    expect(
-      (await rejection(bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] }, target: { url: 'x' } })))
-        .code,
-    ).toBe('INVALID_ARGUMENT');
-    expect(bus.listSubscriptions()).toEqual([]);
-    expect(errorOf(() => bus.getSubscription('s')).code).toBe('NOT_FOUND');
-  });
-
-  it('rejects bad retention and a second consumer on one subscription', async () => {
-    expect((await rejection(bus.putBus('b', { retention: { maxAgeMs: -1 } }))).message).toBe(
-      'Expected `retention.maxAgeMs` to be an integer from 1 to 9007199254740991, got -1 (number)',
-    );
-    await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] } });
-    bus.consume('s', () => undefined);
-    expect(errorOf(() => bus.consume('s', () => undefined)).code).toBe('CONFLICT');
-  });
-});
-
-describe('retries, timeouts and dead letters', () => {
   beforeEach(async () => {
-    await bus.putSubscription('pay', {
-      bus: 'orders',
-      pattern: { type: ['order.placed'] },
-      delivery: { maxAttempts: 3, backoff: { initialMs: 1_000, maxMs: 60_000, multiplier: 2 }, timeoutMs: 5_000 },
-    });
-  });
-
-  it('retries a failing handler on the backoff schedule (full jitter) and succeeds', async () => {
-    const times: number[] = [];
-    bus.consume('pay', () => {
-      times.push(clock.now());
-      if (times.length < 3) throw new Error(`boom ${times.length}`);
-    });
-    const { results } = await bus.publish('orders', event('order.placed'));
-    await until(() => times.length === 3, 100, 200);
-    // random() = 0.5: retry 1 waits 0.5 × 1000 ms, retry 2 waits 0.5 × 2000 ms.
-    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(500);
-    expect(times[1]! - times[0]!).toBeLessThan(600);
-    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(1_000);
-    expect(times[2]! - times[1]!).toBeLessThan(1_100);
-    await until(async () => (await bus.lineage('orders', results[0]!.id))[0]?.deliveries[0]?.state === 'delivered');
-    const deliveries = (await bus.lineage('orders', results[0]!.id))[0]!.deliveries;
-    expect(deliveries[0]!.attempts.map((a) => [a.outcome, a.error?.message ?? null])).toEqual([
-      ['error', 'boom 1'],
-      ['error', 'boom 2'],
-      ['success', null],
-    ]);
-  });
-
-  it('dead-letters after maxAttempts, keeping the event and every attempt', async () => {
-    bus.consume('pay', () => {
-      throw Object.assign(new Error('card declined'), { code: 'DECLINED' });
-    });
-    await bus.publish('orders', event('order.placed', { total: 9 }));
-    await until(async () => (await bus.stats('pay')).dead === 1, 500, 100);
-    const { deadLetters } = await bus.deadLetters.list('pay');
-    expect(deadLetters).toHaveLength(1);
-    const dl = deadLetters[0]!;
-    expect(dl.reason).toBe('max_attempts');
-    expect(dl.event).toMatchObject({ type: 'order.placed', data: { total: 9 } });
-    expect(dl.attempts.map((a) => [a.attempt, a.outcome, a.error?.message, a.error?.code])).toEqual([
-      [1, 'error', 'card declined', 'DECLINED'],
-      [2, 'error', 'card declined', 'DECLINED'],
-      [3, 'error', 'card declined', 'DECLINED'],
-    ]);
-    expect(await bus.deadLetters.get('pay', dl.id)).toEqual(dl);
-  });
-
-  it('dead-letters at once on NonRetriableError', async () => {
-    let calls = 0;
-    bus.consume('pay', () => {
-      calls++;
-      throw new NonRetriableError('no such customer');
-    });
-    await bus.publish('orders', event('order.placed'));
-    await until(async () => (await bus.stats('pay')).dead === 1);
-    expect(calls).toBe(1);
-    const { deadLetters } = await bus.deadLetters.list('pay');
-    expect(deadLetters[0]).toMatchObject({
-      reason: 'non_retriable',
-      attempts: [{ outcome: 'non_retriable', error: { message: 'no such customer' } }],
-    });
-  });
-
-  it('retries after the delay a RetryAfterError asks for', async () => {
-    const times: number[] = [];
-    bus.consume('pay', () => {
-      times.push(clock.now());
-      if (times.length === 1) throw new RetryAfterError(7_000);
-    });
-    await bus.publish('orders', event('order.placed'));
-    await until(() => times.length === 2, 1_000, 20);
-    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(7_000);
-    expect(times[1]! - times[0]!).toBeLessThan(8_000);
-  });
-
-  it('counts an attempt that exceeds timeoutMs as failed and aborts its signal', async () => {
-    const signals: AbortSignal[] = [];
-    bus.consume('pay', (_e, ctx: DeliveryContext) => {
-      signals.push(ctx.signal);
-      if (ctx.attempt === 1) return new Promise(() => undefined);
-      return undefined;
-    });
-    const { results } = await bus.publish('orders', event('order.placed'));
-    await until(() => signals.length === 2, 1_000, 20);
-    expect(signals[0]!.aborted).toBe(true);
-    await until(async () => (await bus.lineage('orders', results[0]!.id))[0]?.deliveries[0]?.state === 'delivered');
-    const [trace] = await bus.lineage('orders', results[0]!.id);
-    expect(trace!.deliveries[0]!.attempts.map((a) => a.outcome)).toEqual(['timeout', 'success']);
-    expect(trace!.deliveries[0]!.attempts[0]!.durationMs).toBe(5_000);
-  });
-
-  it('dead-letters when the next retry would pass maxAgeMs', async () => {
-    await bus.putSubscription('pay', {
-      bus: 'orders',
-      pattern: { type: ['order.placed'] },
-      delivery: { maxAttempts: 10, maxAgeMs: 1_500 },
-    });
-    bus.consume('pay', () => {
-      throw new Error('down');
-    });
-    await bus.publish('orders', event('order.placed'));
-    await until(async () => (await bus.stats('pay')).dead === 1, 250, 100);
-    expect((await bus.deadLetters.list('pay')).deadLetters[0]!.reason).toBe('max_age');
-  });
-
-  it('redelivers when a worker crashes mid-delivery: the lease expires', async () => {
-    const { results } = await bus.publish('orders', event('order.placed'));
-    // A worker (another process) claims, then dies without completing.
-    const lost = await bus.driver.claim('pay', { max: 1, leaseMs: 10_000, ordered: false }, clock.now());
-    expect(lost).toHaveLength(1);
-    const seen: number[] = [];
-    bus.consume('pay', (_e, ctx) => void seen.push(ctx.attempt));
-    await clock.advance(5_000);
-    expect(seen).toEqual([]);
-    await until(() => seen.length === 1, 1_000, 20);
-    expect(seen).toEqual([2]);
-    await until(async () => (await bus.lineage('orders', results[0]!.id))[0]?.deliveries[0]?.state === 'delivered');
-    const [trace] = await bus.lineage('orders', results[0]!.id);
-    expect(trace!.deliveries[0]!.attempts.map((a) => a.outcome)).toEqual(['lease_expired', 'success']);
-  });
-});
-
-describe('dead-letter queue', () => {
-  beforeEach(async () => {
-    await bus.putSubscription('pay', {
-      bus: 'orders',
-      pattern: { type: [{ prefix: 'order.' }] },
-      delivery: { maxAttempts: 1 },
-    });
-    const consumer = bus.consume('pay', () => {
-      throw new Error('down');
-    });
-    await bus.publish('orders', [
-      event('order.placed', { n: 1 }),
-      event('order.placed', { n: 2 }),
-      event('order.paid', { n: 3 }),
-    ]);
-    await until(async () => (await bus.stats('pay')).dead === 3);
-    await consumer.stop();
-  });
-
-  it('lists in pages, counts, and filters by time', async () => {
-    const first = await bus.deadLetters.list('pay', { limit: 2 });
-    expect(first.deadLetters.map((d) => (d.event.data as { n: number }).n)).toEqual([1, 2]);
-    expect(first.cursor).not.toBeNull();
-    const second = await bus.deadLetters.list('pay', { limit: 2, cursor: first.cursor! });
-    expect(second.deadLetters.map((d) => (d.event.data as { n: number }).n)).toEqual([3]);
-    expect(second.cursor).toBeNull();
-    expect(await bus.deadLetters.count('pay')).toBe(3);
-    expect(await bus.deadLetters.count('pay', { from: clock.now() + 1 })).toBe(0);
-  });
-
-  it('redrives by pattern with a dry run first, and only once', async () => {
-    expect(await bus.deadLetters.redrive('pay', { pattern: { type: ['order.paid'] }, dryRun: true })).toEqual({
-      count: 1,
-      dryRun: true,
-    });
-    expect(await bus.deadLetters.count('pay')).toBe(3);
-    const seen: CloudEvent[] = [];
-    bus.consume('pay', (e) => void seen.push(e));
-    expect(await bus.deadLetters.redrive('pay', { pattern: { type: ['order.paid'] } })).toEqual({
-      count: 1,
-      dryRun: false,
-    });
-    expect(await bus.deadLetters.redrive('pay', { pattern: { type: ['order.paid'] } })).toEqual({
-      count: 0,
-      dryRun: false,
-    });
-    await until(() => seen.length === 1);
-    expect(seen[0]!.type).toBe('order.paid');
-    expect(await bus.deadLetters.count('pay')).toBe(2);
-  });
-
-  it('redrives by ids idempotently, deletes one, purges the rest', async () => {
-    const { deadLetters } = await bus.deadLetters.list('pay');
-    const [a, b, c] = deadLetters as [(typeof deadLetters)[0], (typeof deadLetters)[0], (typeof deadLetters)[0]];
-    expect((await bus.deadLetters.redrive('pay', { ids: [a.id, a.id] })).count).toBe(1);
-    expect((await bus.deadLetters.redrive('pay', { ids: [a.id, 999_999] })).count).toBe(0);
-    await bus.deadLetters.delete('pay', b.id);
-    expect((await rejection(bus.deadLetters.delete('pay', b.id))).code).toBe('NOT_FOUND');
-    expect(await bus.deadLetters.purge('pay')).toBe(1);
-    expect(await bus.deadLetters.count('pay')).toBe(0);
-    expect((await rejection(bus.deadLetters.get('pay', c.id))).code).toBe('NOT_FOUND');
-    const [trace] = await bus.lineage('orders', a.event.id);
-    expect(trace!.deliveries.map((d) => [d.state, d.redriveOf])).toEqual([
-      ['redriven', null],
-      ['pending', a.id],
-    ]);
-  });
-});
-
-describe('archive and replay', () => {
-  beforeEach(async () => {
-    await bus.putSubscription('audit', { bus: 'orders', pattern: { source: ['/shop'] } });
-    await bus.putSubscription('big', { bus: 'orders', pattern: { data: { total: [{ numeric: ['>=', 100] }] } } });
-    for (let i = 0; i < 10; i++) {
-      await bus.publish('orders', event(i % 2 === 0 ? 'order.placed' : 'order.paid', { total: i * 25 }));
-      await clock.advance(1_000);
-    }
-  });
-
-  it('queries by time range, type, source and pattern, in pages', async () => {
-    expect((await bus.queryArchive('orders', { from: T0 + 2_000, to: T0 + 4_000 })).events).toHaveLength(3);
-    expect((await bus.queryArchive('orders', { type: 'order.paid' })).events).toHaveLength(5);
-    expect((await bus.queryArchive('orders', { source: '/nowhere' })).events).toHaveLength(0);
-    const byPattern = await bus.queryArchive('orders', {
-      pattern: { data: { total: [{ numeric: ['>', 150] }] } },
-      limit: 2,
-    });
-    expect(byPattern.events.map((e) => (e.data as { total: number }).total)).toEqual([175, 200]);
-    const next = await bus.queryArchive('orders', {
-      pattern: { data: { total: [{ numeric: ['>', 150] }] } },
-      limit: 2,
-      cursor: byPattern.cursor!,
-    });
-    expect(next.events.map((e) => (e.data as { total: number }).total)).toEqual([225]);
-    expect(next.cursor).toBeNull();
-    expect((await rejection(bus.queryArchive('orders', { cursor: 'abc' }))).code).toBe('INVALID_ARGUMENT');
-  });
-
-  it('replays a time range to a named subscription, marked as a replay, not archived again', async () => {
-    const seen: Array<[unknown, string | null]> = [];
-    bus.consume('audit', (e, ctx) => void seen.push([e['replayid'], ctx.replayId]));
-    await until(() => seen.length === 10);
-    seen.length = 0;
-    const replay = await bus.replays.start({ bus: 'orders', from: T0, to: T0 + 4_500, subscriptions: ['audit'] });
-    const done = await bus.replays.wait(replay.id);
-    expect(done).toMatchObject({ state: 'completed', scanned: 5, enqueued: 5 });
-    await until(() => seen.length === 5);
-    expect(seen.every(([ext, ctx]) => ext === replay.id && ctx === replay.id)).toBe(true);
-    expect((await bus.queryArchive('orders', { limit: 1000 })).events).toHaveLength(10);
-    expect((await bus.stats('big')).backlog).toBe(6);
-  });
-
-  it('replays to every subscription whose pattern matches now, filtered by a pattern, skipping delivered events', async () => {
-    const seen: string[] = [];
-    bus.consume('audit', (e) => void seen.push(e.id));
-    await until(() => seen.length === 10);
-    const replay = await bus.replays.start({
-      bus: 'orders',
-      from: T0,
-      pattern: { type: ['order.paid'] },
-      skipDelivered: true,
-    });
-    const done = await bus.replays.wait(replay.id);
-    // audit already had all five order.paid events; big had none delivered (no consumer): it gets the three ≥ 100.
-    expect(done).toMatchObject({ state: 'completed', scanned: 10, enqueued: 3 });
-    expect((await bus.stats('big')).backlog).toBe(6 + 3);
-  });
-
-  it('rate-limits and cancels', async () => {
-    const replay = await bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['audit'], ratePerSec: 2 });
-    await clock.advance(1_000);
-    const cancelled = await bus.replays.cancel(replay.id);
-    expect(cancelled.state).toBe('cancelled');
-    expect(cancelled.scanned).toBeGreaterThan(0);
-    expect(cancelled.scanned).toBeLessThan(10);
-    expect((await bus.replays.list('orders')).map((r) => r.id)).toEqual([replay.id]);
-  });
-
-  it('rejects bad replays', async () => {
-    expect((await rejection(bus.replays.start({ bus: 'orders', from: T0 + 10, to: T0 }))).code).toBe(
-      'INVALID_ARGUMENT',
-    );
-    expect((await rejection(bus.replays.start({ bus: 'nope', from: T0 }))).code).toBe('NOT_FOUND');
-    expect((await rejection(bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['ghost'] }))).code).toBe(
-      'NOT_FOUND',
-    );
-    expect((await rejection(bus.replays.start({ bus: 'orders', from: T0, pattern: { a: 1 } }))).code).toBe(
-      'INVALID_PATTERN',
-    );
-    expect((await rejection(bus.replays.get('nope'))).code).toBe('NOT_FOUND');
-  });
-});
-
-describe('ordering', () => {
-  it('delivers events with the same partition key one at a time, in publish order, even across retries', async () => {
-    await bus.putSubscription('fifo', {
-      bus: 'orders',
-      pattern: { type: ['order.updated'] },
-      delivery: {
-        ordered: true,
-        concurrency: 10,
-        maxAttempts: 5,
-        backoff: { initialMs: 100, maxMs: 100, multiplier: 1 },
-      },
-    });
-    const log: string[] = [];
-    let failedOnce = false;
-    bus.consume('fifo', (e) => {
-      const { key, n } = e.data as { key: string; n: number };
-      if (key === 'a' && n === 0 && !failedOnce) {
-        failedOnce = true;
-        throw new Error('transient');
-      }
-      log.push(`${key}${n}`);
-    });
-    const batch = [];
-    for (let n = 0; n < 4; n++)
-      for (const key of ['a', 'b']) batch.push(event('order.updated', { key, n }, { partitionkey: key }));
-    await bus.publish('orders', batch);
-    await until(() => log.length === 8, 100, 100);
-    expect(log.filter((x) => x.startsWith('a'))).toEqual(['a0', 'a1', 'a2', 'a3']);
-    expect(log.filter((x) => x.startsWith('b'))).toEqual(['b0', 'b1', 'b2', 'b3']);
-  });
-});
-
-describe('subscriptions and buses', () => {
-  it('updates a subscription without losing its queue, lists and deletes', async () => {
-    await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['a'] } });
-    await bus.publish('orders', event('a'));
-    const updated = await bus.putSubscription('s', {
-      bus: 'orders',
-      pattern: { type: ['b'] },
-      delivery: { maxAttempts: 2 },
-    });
-    expect(updated.delivery.maxAttempts).toBe(2);
-    expect(updated.delivery.timeoutMs).toBe(30_000);
-    expect((await bus.stats('s')).backlog).toBe(1);
-    await bus.publish('orders', [event('a'), event('b')]);
-    expect((await bus.stats('s')).backlog).toBe(2);
-    expect(bus.listSubscriptions('orders').map((s) => s.name)).toEqual(['s']);
-    await bus.deleteSubscription('s');
-    expect(bus.listSubscriptions()).toEqual([]);
-  });
-
-  it('persists buses and subscriptions across reopen of the same storage', async () => {
-    await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['a'] } });
-    const driver = bus.driver;
-    const reopened = await open({ storage: driver });
-    expect(reopened.listBuses().map((b) => b.name)).toEqual(['orders']);
-    expect(reopened.getSubscription('s').pattern).toBe('{"type":["a"]}');
-  });
-
-  it('deletes a bus with its subscriptions', async () => {
-    await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['a'] } });
-    await bus.deleteBus('orders');
-    expect(bus.listBuses()).toEqual([]);
-    expect(bus.listSubscriptions()).toEqual([]);
-  });
-
-  it('refuses calls after close', async () => {
-    await bus.close();
-    expect((await rejection(bus.publish('orders', event('a')))).code).toBe('CLOSED');
+    clock = new ManualClock(T0);
     bus = await open();
+    await bus.putBus('orders');
+  });
+
+  afterEach(async () => {
+    await bus.close();
+  });
+
+  describe('publish and deliver', () => {
+    it('delivers a matching event to its subscription and acknowledges it', async () => {
+      await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
+      const seen: CloudEvent[] = [];
+      bus.consume('notify', (e) => void seen.push(e));
+      const result = await bus.publish('orders', event('order.placed', { id: 1 }));
+      expect(result.results).toEqual([{ id: expect.any(String) as string, status: 'accepted' }]);
+      await until(() => seen.length === 1);
+      expect(seen[0]).toMatchObject({ type: 'order.placed', data: { id: 1 }, source: '/shop' });
+      await until(async () => (await bus.stats('notify')).backlog === 0);
+      expect(await bus.stats('notify')).toMatchObject({ backlog: 0, inFlight: 0, dead: 0 });
+    });
+
+    it('delivers to every matching subscription independently, and archives unmatched events', async () => {
+      await bus.putSubscription('a', { bus: 'orders', pattern: { type: ['order.placed'] } });
+      await bus.putSubscription('b', { bus: 'orders', pattern: { data: { total: [{ numeric: ['>', 100] }] } } });
+      await bus.publish('orders', [
+        event('order.placed', { total: 50 }),
+        event('order.placed', { total: 500 }),
+        event('order.shipped'),
+      ]);
+      expect(await bus.stats('a')).toMatchObject({ backlog: 2 });
+      expect(await bus.stats('b')).toMatchObject({ backlog: 1 });
+      const archive = await bus.queryArchive('orders');
+      expect(archive.events.map((e) => e.type)).toEqual(['order.placed', 'order.placed', 'order.shipped']);
+      const shipped = archive.events[2]!;
+      const [lineage] = await bus.lineage('orders', shipped.id);
+      expect(lineage?.deliveries).toEqual([]);
+      expect(lineage?.matchesNow).toEqual([]);
+    });
+
+    it('queues deliveries while no consumer is attached and delivers once one attaches', async () => {
+      await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
+      for (let i = 0; i < 5; i++) await bus.publish('orders', event('order.placed', { i }));
+      expect((await bus.stats('notify')).backlog).toBe(5);
+      const seen: number[] = [];
+      bus.consume('notify', (e) => void seen.push((e.data as { i: number }).i));
+      await until(() => seen.length === 5);
+      expect(seen.sort()).toEqual([0, 1, 2, 3, 4]);
+    });
+
+    it('pauses (the backlog grows) and resumes', async () => {
+      await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
+      const seen: CloudEvent[] = [];
+      bus.consume('notify', (e) => void seen.push(e));
+      expect((await bus.pause('notify')).paused).toBe(true);
+      await bus.publish('orders', [event('order.placed'), event('order.placed')]);
+      await clock.advance(5_000);
+      expect(seen).toHaveLength(0);
+      expect((await bus.stats('notify')).backlog).toBe(2);
+      await bus.resume('notify');
+      await until(() => seen.length === 2);
+    });
+
+    it('reports duplicates of source + id within the dedupe window and accepts them after it', async () => {
+      await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
+      const e = event('order.placed', {}, { id: 'order-1' });
+      expect((await bus.publish('orders', e)).results[0]?.status).toBe('accepted');
+      expect((await bus.publish('orders', e)).results[0]?.status).toBe('duplicate');
+      expect((await bus.publish('orders', { ...e, source: '/other' })).results[0]?.status).toBe('accepted');
+      expect((await bus.stats('notify')).backlog).toBe(2);
+      await clock.advance(10 * 60 * 1000 + 1);
+      expect((await bus.publish('orders', e)).results[0]?.status).toBe('accepted');
+    });
+
+    it('shares commits between concurrent publishes (group commit)', async () => {
+      const driver = bus.driver;
+      let appends = 0;
+      const original = driver.append.bind(driver);
+      driver.append = (requests, now) => {
+        appends++;
+        return original(requests, now);
+      };
+      const results = await Promise.all(
+        Array.from({ length: 64 }, (_, i) => bus.publish('orders', event('order.placed', { i }))),
+      );
+      expect(results.every((r) => r.results[0]?.status === 'accepted')).toBe(true);
+      expect(appends).toBeLessThan(8);
+      expect((await bus.queryArchive('orders', { limit: 1000 })).events).toHaveLength(64);
+    });
+  });
+
+  describe('bad input changes nothing', () => {
+    it('rejects a batch with one invalid event whole, with per-event results', async () => {
+      const err = await rejection(
+        bus.publish('orders', [event('ok'), { specversion: '1.0', source: '/x', type: 42 }, event('ok')]),
+      );
+      expect(err.code).toBe('INVALID_EVENT');
+      expect(err.message).toBe(
+        'Event 1 of 3: Expected `type` to be a non-empty string, got 42 (number) (nothing was published)',
+      );
+      expect(err.details?.['results']).toEqual([
+        { index: 0, status: 'valid' },
+        {
+          index: 1,
+          status: 'invalid',
+          error: { code: 'INVALID_EVENT', message: 'Expected `type` to be a non-empty string, got 42 (number)' },
+        },
+        { index: 2, status: 'valid' },
+      ]);
+      expect((await bus.queryArchive('orders')).events).toHaveLength(0);
+    });
+
+    it('rejects oversized events, unknown buses, empty batches and non-objects', async () => {
+      const big = await open({ maxEventBytes: 1_000 });
+      await big.putBus('b');
+      expect((await rejection(big.publish('b', event('x', 'y'.repeat(2_000))))).code).toBe('EVENT_TOO_LARGE');
+      await big.close();
+      expect((await rejection(bus.publish('nope', event('x')))).code).toBe('NOT_FOUND');
+      expect((await rejection(bus.publish('orders', []))).message).toBe(
+        'Expected at least one event, got an empty batch',
+      );
+      expect((await rejection(bus.publish('orders', '{"not":"parsed"}'))).code).toBe('INVALID_EVENT');
+      expect((await bus.queryArchive('orders')).events).toHaveLength(0);
+    });
+
+    it('validates subscriptions: pattern, bus, policy, target, names', async () => {
+      expect((await rejection(bus.putSubscription('s', { bus: 'orders', pattern: { type: 'x' } }))).code).toBe(
+        'INVALID_PATTERN',
+      );
+      expect((await rejection(bus.putSubscription('s', { bus: 'nope', pattern: { type: ['x'] } }))).code).toBe(
+        'NOT_FOUND',
+      );
+      const policy = await rejection(
+        bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] }, delivery: { maxAttempts: 0 } }),
+      );
+      expect(policy.message).toBe('Expected `delivery.maxAttempts` to be an integer from 1 to 1000, got 0 (number)');
+      const unknown = await rejection(
+        bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] }, delivery: { retries: 3 } as never }),
+      );
+      expect(unknown.message).toContain('delivery.retries');
+      expect(
+        (await rejection(bus.putSubscription('bad name!', { bus: 'orders', pattern: { type: ['x'] } }))).code,
+      ).toBe('INVALID_ARGUMENT');
+      expect(
+        (await rejection(bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] }, target: { url: 'x' } })))
+          .code,
+      ).toBe('INVALID_ARGUMENT');
+      expect(bus.listSubscriptions()).toEqual([]);
+      expect(errorOf(() => bus.getSubscription('s')).code).toBe('NOT_FOUND');
+    });
+
+    it('rejects bad retention and a second consumer on one subscription', async () => {
+      expect((await rejection(bus.putBus('b', { retention: { maxAgeMs: -1 } }))).message).toBe(
+        'Expected `retention.maxAgeMs` to be an integer from 1 to 9007199254740991, got -1 (number)',
+      );
+      await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] } });
+      bus.consume('s', () => undefined);
+      expect(errorOf(() => bus.consume('s', () => undefined)).code).toBe('CONFLICT');
+    });
+  });
+
+  describe('retries, timeouts and dead letters', () => {
+    beforeEach(async () => {
+      await bus.putSubscription('pay', {
+        bus: 'orders',
+        pattern: { type: ['order.placed'] },
+        delivery: { maxAttempts: 3, backoff: { initialMs: 1_000, maxMs: 60_000, multiplier: 2 }, timeoutMs: 5_000 },
+      });
+    });
+
+    it('retries a failing handler on the backoff schedule (full jitter) and succeeds', async () => {
+      const times: number[] = [];
+      bus.consume('pay', () => {
+        times.push(clock.now());
+        if (times.length < 3) throw new Error(`boom ${times.length}`);
+      });
+      const { results } = await bus.publish('orders', event('order.placed'));
+      await until(() => times.length === 3, 100, 200);
+      // random() = 0.5: retry 1 waits 0.5 × 1000 ms, retry 2 waits 0.5 × 2000 ms.
+      expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(500);
+      expect(times[1]! - times[0]!).toBeLessThan(600);
+      expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(1_000);
+      expect(times[2]! - times[1]!).toBeLessThan(1_100);
+      await until(async () => (await bus.lineage('orders', results[0]!.id))[0]?.deliveries[0]?.state === 'delivered');
+      const deliveries = (await bus.lineage('orders', results[0]!.id))[0]!.deliveries;
+      expect(deliveries[0]!.attempts.map((a) => [a.outcome, a.error?.message ?? null])).toEqual([
+        ['error', 'boom 1'],
+        ['error', 'boom 2'],
+        ['success', null],
+      ]);
+    });
+
+    it('dead-letters after maxAttempts, keeping the event and every attempt', async () => {
+      bus.consume('pay', () => {
+        throw Object.assign(new Error('card declined'), { code: 'DECLINED' });
+      });
+      await bus.publish('orders', event('order.placed', { total: 9 }));
+      await until(async () => (await bus.stats('pay')).dead === 1, 500, 100);
+      const { deadLetters } = await bus.deadLetters.list('pay');
+      expect(deadLetters).toHaveLength(1);
+      const dl = deadLetters[0]!;
+      expect(dl.reason).toBe('max_attempts');
+      expect(dl.event).toMatchObject({ type: 'order.placed', data: { total: 9 } });
+      expect(dl.attempts.map((a) => [a.attempt, a.outcome, a.error?.message, a.error?.code])).toEqual([
+        [1, 'error', 'card declined', 'DECLINED'],
+        [2, 'error', 'card declined', 'DECLINED'],
+        [3, 'error', 'card declined', 'DECLINED'],
+      ]);
+      expect(await bus.deadLetters.get('pay', dl.id)).toEqual(dl);
+    });
+
+    it('dead-letters at once on NonRetriableError', async () => {
+      let calls = 0;
+      bus.consume('pay', () => {
+        calls++;
+        throw new NonRetriableError('no such customer');
+      });
+      await bus.publish('orders', event('order.placed'));
+      await until(async () => (await bus.stats('pay')).dead === 1);
+      expect(calls).toBe(1);
+      const { deadLetters } = await bus.deadLetters.list('pay');
+      expect(deadLetters[0]).toMatchObject({
+        reason: 'non_retriable',
+        attempts: [{ outcome: 'non_retriable', error: { message: 'no such customer' } }],
+      });
+    });
+
+    it('retries after the delay a RetryAfterError asks for', async () => {
+      const times: number[] = [];
+      bus.consume('pay', () => {
+        times.push(clock.now());
+        if (times.length === 1) throw new RetryAfterError(7_000);
+      });
+      await bus.publish('orders', event('order.placed'));
+      await until(() => times.length === 2, 1_000, 20);
+      expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(7_000);
+      expect(times[1]! - times[0]!).toBeLessThan(8_000);
+    });
+
+    it('counts an attempt that exceeds timeoutMs as failed and aborts its signal', async () => {
+      const signals: AbortSignal[] = [];
+      bus.consume('pay', (_e, ctx: DeliveryContext) => {
+        signals.push(ctx.signal);
+        if (ctx.attempt === 1) return new Promise(() => undefined);
+        return undefined;
+      });
+      const { results } = await bus.publish('orders', event('order.placed'));
+      await until(() => signals.length === 2, 1_000, 20);
+      expect(signals[0]!.aborted).toBe(true);
+      await until(async () => (await bus.lineage('orders', results[0]!.id))[0]?.deliveries[0]?.state === 'delivered');
+      const [trace] = await bus.lineage('orders', results[0]!.id);
+      expect(trace!.deliveries[0]!.attempts.map((a) => a.outcome)).toEqual(['timeout', 'success']);
+      expect(trace!.deliveries[0]!.attempts[0]!.durationMs).toBe(5_000);
+    });
+
+    it('dead-letters when the next retry would pass maxAgeMs', async () => {
+      await bus.putSubscription('pay', {
+        bus: 'orders',
+        pattern: { type: ['order.placed'] },
+        delivery: { maxAttempts: 10, maxAgeMs: 1_500 },
+      });
+      bus.consume('pay', () => {
+        throw new Error('down');
+      });
+      await bus.publish('orders', event('order.placed'));
+      await until(async () => (await bus.stats('pay')).dead === 1, 250, 100);
+      expect((await bus.deadLetters.list('pay')).deadLetters[0]!.reason).toBe('max_age');
+    });
+
+    it('redelivers when a worker crashes mid-delivery: the lease expires', async () => {
+      const { results } = await bus.publish('orders', event('order.placed'));
+      // A worker (another process) claims, then dies without completing.
+      const lost = await bus.driver.claim('pay', { max: 1, leaseMs: 10_000, ordered: false }, clock.now());
+      expect(lost).toHaveLength(1);
+      const seen: number[] = [];
+      bus.consume('pay', (_e, ctx) => void seen.push(ctx.attempt));
+      await clock.advance(5_000);
+      expect(seen).toEqual([]);
+      await until(() => seen.length === 1, 1_000, 20);
+      expect(seen).toEqual([2]);
+      await until(async () => (await bus.lineage('orders', results[0]!.id))[0]?.deliveries[0]?.state === 'delivered');
+      const [trace] = await bus.lineage('orders', results[0]!.id);
+      expect(trace!.deliveries[0]!.attempts.map((a) => a.outcome)).toEqual(['lease_expired', 'success']);
+    });
+  });
+
+  describe('dead-letter queue', () => {
+    beforeEach(async () => {
+      await bus.putSubscription('pay', {
+        bus: 'orders',
+        pattern: { type: [{ prefix: 'order.' }] },
+        delivery: { maxAttempts: 1 },
+      });
+      const consumer = bus.consume('pay', () => {
+        throw new Error('down');
+      });
+      await bus.publish('orders', [
+        event('order.placed', { n: 1 }),
+        event('order.placed', { n: 2 }),
+        event('order.paid', { n: 3 }),
+      ]);
+      await until(async () => (await bus.stats('pay')).dead === 3);
+      await consumer.stop();
+    });
+
+    it('lists in pages, counts, and filters by time', async () => {
+      const first = await bus.deadLetters.list('pay', { limit: 2 });
+      expect(first.deadLetters.map((d) => (d.event.data as { n: number }).n)).toEqual([1, 2]);
+      expect(first.cursor).not.toBeNull();
+      const second = await bus.deadLetters.list('pay', { limit: 2, cursor: first.cursor! });
+      expect(second.deadLetters.map((d) => (d.event.data as { n: number }).n)).toEqual([3]);
+      expect(second.cursor).toBeNull();
+      expect(await bus.deadLetters.count('pay')).toBe(3);
+      expect(await bus.deadLetters.count('pay', { from: clock.now() + 1 })).toBe(0);
+    });
+
+    it('redrives by pattern with a dry run first, and only once', async () => {
+      expect(await bus.deadLetters.redrive('pay', { pattern: { type: ['order.paid'] }, dryRun: true })).toEqual({
+        count: 1,
+        dryRun: true,
+      });
+      expect(await bus.deadLetters.count('pay')).toBe(3);
+      const seen: CloudEvent[] = [];
+      bus.consume('pay', (e) => void seen.push(e));
+      expect(await bus.deadLetters.redrive('pay', { pattern: { type: ['order.paid'] } })).toEqual({
+        count: 1,
+        dryRun: false,
+      });
+      expect(await bus.deadLetters.redrive('pay', { pattern: { type: ['order.paid'] } })).toEqual({
+        count: 0,
+        dryRun: false,
+      });
+      await until(() => seen.length === 1);
+      expect(seen[0]!.type).toBe('order.paid');
+      expect(await bus.deadLetters.count('pay')).toBe(2);
+    });
+
+    it('redrives by ids idempotently, deletes one, purges the rest', async () => {
+      const { deadLetters } = await bus.deadLetters.list('pay');
+      const [a, b, c] = deadLetters as [(typeof deadLetters)[0], (typeof deadLetters)[0], (typeof deadLetters)[0]];
+      expect((await bus.deadLetters.redrive('pay', { ids: [a.id, a.id] })).count).toBe(1);
+      expect((await bus.deadLetters.redrive('pay', { ids: [a.id, 999_999] })).count).toBe(0);
+      await bus.deadLetters.delete('pay', b.id);
+      expect((await rejection(bus.deadLetters.delete('pay', b.id))).code).toBe('NOT_FOUND');
+      expect(await bus.deadLetters.purge('pay')).toBe(1);
+      expect(await bus.deadLetters.count('pay')).toBe(0);
+      expect((await rejection(bus.deadLetters.get('pay', c.id))).code).toBe('NOT_FOUND');
+      const [trace] = await bus.lineage('orders', a.event.id);
+      expect(trace!.deliveries.map((d) => [d.state, d.redriveOf])).toEqual([
+        ['redriven', null],
+        ['pending', a.id],
+      ]);
+    });
+  });
+
+  describe('archive and replay', () => {
+    beforeEach(async () => {
+      await bus.putSubscription('audit', { bus: 'orders', pattern: { source: ['/shop'] } });
+      await bus.putSubscription('big', { bus: 'orders', pattern: { data: { total: [{ numeric: ['>=', 100] }] } } });
+      for (let i = 0; i < 10; i++) {
+        await bus.publish('orders', event(i % 2 === 0 ? 'order.placed' : 'order.paid', { total: i * 25 }));
+        await clock.advance(1_000);
+      }
+    });
+
+    it('queries by time range, type, source and pattern, in pages', async () => {
+      expect((await bus.queryArchive('orders', { from: T0 + 2_000, to: T0 + 4_000 })).events).toHaveLength(3);
+      expect((await bus.queryArchive('orders', { type: 'order.paid' })).events).toHaveLength(5);
+      expect((await bus.queryArchive('orders', { source: '/nowhere' })).events).toHaveLength(0);
+      const byPattern = await bus.queryArchive('orders', {
+        pattern: { data: { total: [{ numeric: ['>', 150] }] } },
+        limit: 2,
+      });
+      expect(byPattern.events.map((e) => (e.data as { total: number }).total)).toEqual([175, 200]);
+      const next = await bus.queryArchive('orders', {
+        pattern: { data: { total: [{ numeric: ['>', 150] }] } },
+        limit: 2,
+        cursor: byPattern.cursor!,
+      });
+      expect(next.events.map((e) => (e.data as { total: number }).total)).toEqual([225]);
+      expect(next.cursor).toBeNull();
+      expect((await rejection(bus.queryArchive('orders', { cursor: 'abc' }))).code).toBe('INVALID_ARGUMENT');
+    });
+
+    it('replays a time range to a named subscription, marked as a replay, not archived again', async () => {
+      const seen: Array<[unknown, string | null]> = [];
+      bus.consume('audit', (e, ctx) => void seen.push([e['replayid'], ctx.replayId]));
+      await until(() => seen.length === 10);
+      seen.length = 0;
+      const replay = await bus.replays.start({ bus: 'orders', from: T0, to: T0 + 4_500, subscriptions: ['audit'] });
+      const done = await bus.replays.wait(replay.id);
+      expect(done).toMatchObject({ state: 'completed', scanned: 5, enqueued: 5 });
+      await until(() => seen.length === 5);
+      expect(seen.every(([ext, ctx]) => ext === replay.id && ctx === replay.id)).toBe(true);
+      expect((await bus.queryArchive('orders', { limit: 1000 })).events).toHaveLength(10);
+      expect((await bus.stats('big')).backlog).toBe(6);
+    });
+
+    it('replays to every subscription whose pattern matches now, filtered by a pattern, skipping delivered events', async () => {
+      const seen: string[] = [];
+      bus.consume('audit', (e) => void seen.push(e.id));
+      await until(() => seen.length === 10);
+      const replay = await bus.replays.start({
+        bus: 'orders',
+        from: T0,
+        pattern: { type: ['order.paid'] },
+        skipDelivered: true,
+      });
+      const done = await bus.replays.wait(replay.id);
+      // audit already had all five order.paid events; big had none delivered (no consumer): it gets the three ≥ 100.
+      expect(done).toMatchObject({ state: 'completed', scanned: 10, enqueued: 3 });
+      expect((await bus.stats('big')).backlog).toBe(6 + 3);
+    });
+
+    it('rate-limits and cancels', async () => {
+      const replay = await bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['audit'], ratePerSec: 2 });
+      await clock.advance(1_000);
+      const cancelled = await bus.replays.cancel(replay.id);
+      expect(cancelled.state).toBe('cancelled');
+      expect(cancelled.scanned).toBeGreaterThan(0);
+      expect(cancelled.scanned).toBeLessThan(10);
+      expect((await bus.replays.list('orders')).map((r) => r.id)).toEqual([replay.id]);
+    });
+
+    it('rejects bad replays', async () => {
+      expect((await rejection(bus.replays.start({ bus: 'orders', from: T0 + 10, to: T0 }))).code).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect((await rejection(bus.replays.start({ bus: 'nope', from: T0 }))).code).toBe('NOT_FOUND');
+      expect((await rejection(bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['ghost'] }))).code).toBe(
+        'NOT_FOUND',
+      );
+      expect((await rejection(bus.replays.start({ bus: 'orders', from: T0, pattern: { a: 1 } }))).code).toBe(
+        'INVALID_PATTERN',
+      );
+      expect((await rejection(bus.replays.get('nope'))).code).toBe('NOT_FOUND');
+    });
+  });
+
+  describe('ordering', () => {
+    it('delivers events with the same partition key one at a time, in publish order, even across retries', async () => {
+      await bus.putSubscription('fifo', {
+        bus: 'orders',
+        pattern: { type: ['order.updated'] },
+        delivery: {
+          ordered: true,
+          concurrency: 10,
+          maxAttempts: 5,
+          backoff: { initialMs: 100, maxMs: 100, multiplier: 1 },
+        },
+      });
+      const log: string[] = [];
+      let failedOnce = false;
+      bus.consume('fifo', (e) => {
+        const { key, n } = e.data as { key: string; n: number };
+        if (key === 'a' && n === 0 && !failedOnce) {
+          failedOnce = true;
+          throw new Error('transient');
+        }
+        log.push(`${key}${n}`);
+      });
+      const batch = [];
+      for (let n = 0; n < 4; n++)
+        for (const key of ['a', 'b']) batch.push(event('order.updated', { key, n }, { partitionkey: key }));
+      await bus.publish('orders', batch);
+      await until(() => log.length === 8, 100, 100);
+      expect(log.filter((x) => x.startsWith('a'))).toEqual(['a0', 'a1', 'a2', 'a3']);
+      expect(log.filter((x) => x.startsWith('b'))).toEqual(['b0', 'b1', 'b2', 'b3']);
+    });
+  });
+
+  describe('subscriptions and buses', () => {
+    it('updates a subscription without losing its queue, lists and deletes', async () => {
+      await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['a'] } });
+      await bus.publish('orders', event('a'));
+      const updated = await bus.putSubscription('s', {
+        bus: 'orders',
+        pattern: { type: ['b'] },
+        delivery: { maxAttempts: 2 },
+      });
+      expect(updated.delivery.maxAttempts).toBe(2);
+      expect(updated.delivery.timeoutMs).toBe(30_000);
+      expect((await bus.stats('s')).backlog).toBe(1);
+      await bus.publish('orders', [event('a'), event('b')]);
+      expect((await bus.stats('s')).backlog).toBe(2);
+      expect(bus.listSubscriptions('orders').map((s) => s.name)).toEqual(['s']);
+      await bus.deleteSubscription('s');
+      expect(bus.listSubscriptions()).toEqual([]);
+    });
+
+    it('persists buses and subscriptions across reopen of the same storage', async () => {
+      await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['a'] } });
+      const driver = bus.driver;
+      const reopened = await open({ storage: driver });
+      expect(reopened.listBuses().map((b) => b.name)).toEqual(['orders']);
+      expect(reopened.getSubscription('s').pattern).toBe('{"type":["a"]}');
+    });
+
+    it('deletes a bus with its subscriptions', async () => {
+      await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['a'] } });
+      await bus.deleteBus('orders');
+      expect(bus.listBuses()).toEqual([]);
+      expect(bus.listSubscriptions()).toEqual([]);
+    });
+
+    it('refuses calls after close', async () => {
+      await bus.close();
+      expect((await rejection(bus.publish('orders', event('a')))).code).toBe('CLOSED');
+      bus = await open();
+    });
   });
 });

@@ -1,0 +1,167 @@
+/**
+ * Writing events and the deliveries they owe: `append` (publish, with dedupe) and `enqueue` (replays).
+ */
+import type Database from 'better-sqlite3';
+import type { AppendOutcome, AppendRequest, NewDelivery } from '../driver.js';
+import { code } from './mapping.js';
+import { insertDelivery, type SharedStatements } from './statements.js';
+
+type EventInsert = [
+  seq: number,
+  bus: string,
+  id: string,
+  source: string,
+  type: string,
+  time: string,
+  publishedAt: number,
+  publishedHwm: number,
+  partitionKey: string | null,
+  size: number,
+  body: string,
+];
+
+/** Prepares `append` and `enqueue` as transactions. */
+export function prepareAppend(db: Database.Database, shared: SharedStatements) {
+  // Dedupe reads the archive (see schema.ts): the newest event of the key is its latest acceptance,
+  // and a purged one may have left its acceptance behind.
+  const latestAcceptance = db.prepare<[string, string, string], { seq: number; published_at: number }>(
+    'SELECT seq, published_at FROM events WHERE bus = ? AND id = ? AND source = ? ORDER BY seq DESC LIMIT 1',
+  );
+  const purgedAcceptance = db
+    .prepare<[string, string, string], number>(
+      'SELECT accepted_at FROM purged_acceptances WHERE bus = ? AND source = ? AND id = ?',
+    )
+    .pluck();
+
+  /** The duplicate outcome when the key was accepted after `cutoff` (and not before the prune floor). */
+  function duplicateOf(bus: string, source: string, id: string, cutoff: number, floor: number): AppendOutcome | null {
+    const latest = latestAcceptance.get(bus, id, source);
+    if (latest !== undefined && latest.published_at > cutoff && latest.published_at >= floor) {
+      return { status: 'duplicate', seq: latest.seq };
+    }
+    const purged = purgedAcceptance.get(bus, source, id);
+    if (purged !== undefined && purged > cutoff && purged >= floor) return { status: 'duplicate', seq: null };
+    return null;
+  }
+
+  const insertEvent = db.prepare<EventInsert>(
+    `INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const addTotals = db.prepare<[string, number, number]>(
+    `INSERT INTO archive_totals (bus, events, bytes) VALUES (?, ?, ?)
+     ON CONFLICT (bus) DO UPDATE SET events = events + excluded.events, bytes = bytes + excluded.bytes`,
+  );
+  const eventOf = db.prepare<[number], { bus: string; partition_key: string | null }>(
+    'SELECT bus, partition_key FROM events WHERE seq = ?',
+  );
+  const busExists = db.prepare<[string], number>('SELECT 1 FROM buses WHERE name = ?').pluck();
+  const busOf = db.prepare<[string], string>('SELECT bus FROM subscriptions WHERE name = ?').pluck();
+
+  /** Checks names against the catalog, remembering answers for one transaction. */
+  function catalogCheck() {
+    const buses = new Set<string>();
+    const subscriptions = new Map<string, string | undefined>();
+    return {
+      bus(name: string): void {
+        if (buses.has(name)) return;
+        if (busExists.get(name) === undefined)
+          throw new Error(`Expected an existing bus, got unknown bus ${code(name)}`);
+        buses.add(name);
+      },
+      subscription(name: string, bus: string): void {
+        let found = subscriptions.get(name);
+        if (found === undefined && !subscriptions.has(name)) subscriptions.set(name, (found = busOf.get(name)));
+        if (found === bus) return;
+        throw new Error(
+          found === undefined
+            ? `Expected an existing subscription, got unknown subscription ${code(name)}`
+            : `Expected subscription ${code(name)} to be on bus ${code(bus)}, got bus ${code(found)}`,
+        );
+      },
+    };
+  }
+
+  const append = db.transaction((requests: readonly AppendRequest[], now: number): AppendOutcome[][] => {
+    const counters = shared.counters.get()!;
+    let seq = counters.next_seq;
+    let deliveryId = counters.next_delivery_id;
+    const hwm = Math.max(counters.published_hwm, now);
+    const results: AppendOutcome[][] = [];
+    const check = catalogCheck();
+
+    for (const request of requests) {
+      check.bus(request.bus);
+      const outcomes: AppendOutcome[] = [];
+      let events = 0;
+      let bytes = 0;
+      const cutoff = now - request.dedupeWindowMs;
+      for (const event of request.events) {
+        for (const subscription of event.subscriptions) check.subscription(subscription, request.bus);
+        const duplicate = duplicateOf(request.bus, event.source, event.id, cutoff, counters.dedupe_floor);
+        if (duplicate !== null) {
+          outcomes.push(duplicate);
+          continue;
+        }
+        insertEvent.run(
+          seq,
+          request.bus,
+          event.id,
+          event.source,
+          event.type,
+          event.time,
+          now,
+          hwm,
+          event.partitionKey,
+          event.size,
+          event.body,
+        );
+        const subscriptions = event.subscriptions.length > 1 ? new Set(event.subscriptions) : event.subscriptions;
+        for (const subscription of subscriptions) {
+          insertDelivery(shared, deliveryId++, subscription, seq, now, event.partitionKey, null, null);
+        }
+        outcomes.push({ status: 'accepted', seq });
+        seq++;
+        events++;
+        bytes += event.size;
+      }
+      if (events > 0) addTotals.run(request.bus, events, bytes);
+      results.push(outcomes);
+    }
+
+    // Only stored events carry the high-water mark; an all-duplicate call changes nothing.
+    if (seq !== counters.next_seq) {
+      shared.setCounters.run(seq, deliveryId, hwm, Math.max(counters.max_backstep, counters.published_hwm - now));
+    }
+    return results;
+  });
+
+  const enqueue = db.transaction((deliveries: readonly NewDelivery[], now: number): number => {
+    let deliveryId = shared.counters.get()!.next_delivery_id;
+    const check = catalogCheck();
+    for (const item of deliveries) {
+      const event = eventOf.get(item.eventSeq);
+      if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${item.eventSeq}`);
+      check.subscription(item.subscription, event.bus);
+      insertDelivery(
+        shared,
+        deliveryId++,
+        item.subscription,
+        item.eventSeq,
+        now,
+        event.partition_key,
+        item.replayId,
+        null,
+      );
+    }
+    shared.setNextDeliveryId.run(deliveryId);
+    return deliveries.length;
+  });
+
+  return {
+    append: (requests: readonly AppendRequest[], now: number) =>
+      requests.length === 0 ? [] : append.immediate(requests, now),
+    enqueue: (deliveries: readonly NewDelivery[], now: number) =>
+      deliveries.length === 0 ? 0 : enqueue.immediate(deliveries, now),
+  };
+}

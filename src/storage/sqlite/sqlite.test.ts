@@ -1,0 +1,159 @@
+/**
+ * SQLite driver: what the conformance suite cannot see — files, connection settings, migrations,
+ * reopening, several connections on one file.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BUS, T0, claimAll, claimOne, makeEvent, publish, settle, setup } from '../conformance/fixtures.js';
+import { MIGRATIONS, SCHEMA_VERSION, openSqlite, type SqliteDriver } from './index.js';
+
+let dir: string;
+const open: SqliteDriver[] = [];
+
+/** Opens a driver on a file of this test's directory; closed after the test. */
+async function openFile(name = 'busbar.db', durability?: 'full' | 'normal'): Promise<SqliteDriver> {
+  const driver = openSqlite({ path: join(dir, name), ...(durability === undefined ? {} : { durability }) });
+  open.push(driver);
+  await driver.migrate();
+  return driver;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'busbar-sqlite-'));
+});
+
+afterEach(async () => {
+  for (const driver of open.splice(0)) await driver.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('files and settings', () => {
+  it('creates the database and its missing parent directories', async () => {
+    const path = join(dir, 'a', 'b', 'busbar.db');
+    const driver = openSqlite({ path });
+    open.push(driver);
+    await driver.migrate();
+    expect(existsSync(path)).toBe(true);
+    expect(driver.capabilities).toEqual({ multiProcess: true, persistent: true });
+  });
+
+  it("applies WAL and synchronous FULL by default, NORMAL with durability 'normal'", async () => {
+    const full = await openFile('full.db');
+    expect(full.settings()).toEqual({
+      journalMode: 'wal',
+      synchronous: 'full',
+      busyTimeoutMs: 5_000,
+      schemaVersion: SCHEMA_VERSION,
+    });
+    const normal = await openFile('normal.db', 'normal');
+    expect(normal.settings()).toMatchObject({ journalMode: 'wal', synchronous: 'normal' });
+  });
+
+  it('keeps :memory: private and volatile', async () => {
+    const driver = openSqlite({ path: ':memory:' });
+    open.push(driver);
+    await driver.migrate();
+    expect(driver.capabilities).toEqual({ multiProcess: false, persistent: false });
+    expect(driver.settings()).toMatchObject({ journalMode: 'memory', synchronous: 'full' });
+  });
+
+  it('rejects an unknown durability, naming the option', () => {
+    expect(() => openSqlite({ path: ':memory:', durability: 'fast' as 'full' })).toThrow(
+      "Expected `durability` to be 'full' or 'normal', got \"fast\"",
+    );
+  });
+});
+
+describe('migrations', () => {
+  it('records one version per step and is idempotent', async () => {
+    const driver = await openFile();
+    expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
+    await setup(driver, ['a']);
+    await driver.migrate();
+    await driver.migrate();
+    expect(driver.settings().schemaVersion).toBe(SCHEMA_VERSION);
+    expect((await driver.getBus(BUS))?.name).toBe(BUS);
+  });
+
+  it('refuses calls before migrate, with the versions in the message', async () => {
+    const driver = openSqlite({ path: join(dir, 'fresh.db') });
+    open.push(driver);
+    await expect(driver.getBus(BUS)).rejects.toThrow(
+      `Expected the SQLite schema at version ${SCHEMA_VERSION}, got version 0: call migrate() first`,
+    );
+    await driver.migrate();
+    expect(await driver.getBus(BUS)).toBeNull();
+  });
+
+  it('refuses a database written by a newer schema and leaves it untouched', async () => {
+    const path = join(dir, 'newer.db');
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    const driver = openSqlite({ path });
+    open.push(driver);
+    await expect(driver.migrate()).rejects.toThrow(`got version ${SCHEMA_VERSION + 1}`);
+    expect(driver.settings().schemaVersion).toBe(SCHEMA_VERSION + 1);
+  });
+});
+
+describe('reopening a file', () => {
+  it('keeps every record, continues seqs and delivery ids, and honours leases', async () => {
+    const first = await openFile();
+    await setup(first, ['a']);
+    const [s1 = 0, s2 = 0] = await publish(
+      first,
+      ['e-1', 'e-2'].map((id) => makeEvent(id, { subscriptions: ['a'] })),
+      T0,
+    );
+    const held = await claimOne(first, 'a', T0, { leaseMs: 60_000 });
+    await first.close();
+
+    const second = await openFile();
+    expect((await second.queryArchive(BUS, { limit: 10 })).map((e) => e.seq)).toEqual([s1, s2]);
+    expect(await second.subscriptionStats('a')).toMatchObject({ backlog: 1, inFlight: 1 });
+    expect(await settle(second, held, { kind: 'ack' }, T0 + 1)).toBe(true);
+    // Seqs and ids continue after the largest ever used, even when the newest rows were removed.
+    const [s3 = 0] = await publish(second, [makeEvent('e-3')], T0 + 2);
+    expect(await second.purgeArchive(BUS, { olderThan: null, maxBytes: 0 })).toBe(2);
+    const [s4 = 0] = await publish(second, [makeEvent('e-4', { subscriptions: ['a'] })], T0 + 3);
+    expect(s4).toBeGreaterThan(s3);
+    const next = await claimAll(second, 'a', T0 + 3);
+    expect(next.map((c) => c.event.id)).toEqual(['e-2', 'e-4']);
+    expect(next[1]?.deliveryId).toBeGreaterThan(held.deliveryId);
+  });
+
+  it('keeps a dedupe window across a restart', async () => {
+    const first = await openFile();
+    await setup(first, []);
+    const [seq] = await publish(first, [makeEvent('e-1')], T0);
+    await first.close();
+    const second = await openFile();
+    const outcomes = await second.append([{ bus: BUS, events: [makeEvent('e-1')], dedupeWindowMs: 60_000 }], T0 + 1);
+    expect(outcomes).toEqual([[{ status: 'duplicate', seq }]]);
+  });
+});
+
+describe('two connections on one file', () => {
+  it('never lease one delivery twice and number events in commit order', async () => {
+    const one = await openFile();
+    const two = await openFile();
+    await setup(one, ['a']);
+    const seqs: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const driver = i % 2 === 0 ? one : two;
+      seqs.push(...(await publish(driver, [makeEvent(`e-${i}`, { subscriptions: ['a'] })], T0 + i)));
+    }
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    const claimed = [
+      ...(await claimAll(one, 'a', T0 + 100, { max: 4 })),
+      ...(await claimAll(two, 'a', T0 + 100, { max: 4 })),
+      ...(await claimAll(one, 'a', T0 + 100, { max: 4 })),
+    ];
+    expect(new Set(claimed.map((c) => c.deliveryId)).size).toBe(10);
+    expect(claimed.map((c) => c.event.id)).toEqual(Array.from({ length: 10 }, (_, i) => `e-${i}`));
+  });
+});
