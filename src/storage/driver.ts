@@ -104,8 +104,7 @@ export interface AppendRequest {
 }
 
 export type AppendOutcome =
-  | { readonly status: 'accepted'; readonly seq: number }
-  | { readonly status: 'duplicate'; readonly seq: number | null };
+  { readonly status: 'accepted'; readonly seq: number } | { readonly status: 'duplicate'; readonly seq: number | null };
 
 export type AttemptOutcome = 'success' | 'error' | 'timeout' | 'non_retriable' | 'lease_expired';
 
@@ -344,7 +343,10 @@ export interface StorageDriver {
    * in total, except events that still have a pending, leased or dead delivery. Delivered deliveries
    * of removed events go with them. Returns how many events were removed.
    */
-  purgeArchive(bus: string, opts: { readonly olderThan: number | null; readonly maxBytes: number | null }): Promise<number>;
+  purgeArchive(
+    bus: string,
+    opts: { readonly olderThan: number | null; readonly maxBytes: number | null },
+  ): Promise<number>;
   /** Forgets dedupe entries accepted before `olderThan`; returns how many. */
   pruneDedupe(olderThan: number): Promise<number>;
 }
