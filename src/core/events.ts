@@ -101,6 +101,17 @@ const generators = new WeakMap<() => number, () => string>();
  * ```
  */
 export function validateEvent(input: unknown, options: ValidateEventOptions = {}): CloudEvent {
+  return validateEventJson(input, options).event;
+}
+
+/**
+ * {@link validateEvent}, also returning the event's JSON text and its size in UTF-8 bytes (computed
+ * anyway for the size limit), so that callers that store the event do not serialise it twice.
+ */
+export function validateEventJson(
+  input: unknown,
+  options: ValidateEventOptions = {},
+): { event: CloudEvent; json: string; bytes: number } {
   const maxBytes = positiveInteger('maxBytes', options.maxBytes ?? EVENT_LIMITS.maxBytes);
   const maxDepth = positiveInteger('maxDepth', options.maxDepth ?? EVENT_LIMITS.maxDepth);
   const now = options.now ?? Date.now;
@@ -158,7 +169,8 @@ export function validateEvent(input: unknown, options: ValidateEventOptions = {}
     event['data_base64'] = base64;
   }
 
-  const bytes = utf8ByteLength(JSON.stringify(event));
+  const json = JSON.stringify(event);
+  const bytes = utf8ByteLength(json);
   if (bytes > maxBytes) {
     fail(
       'EVENT_TOO_LARGE',
@@ -166,7 +178,7 @@ export function validateEvent(input: unknown, options: ValidateEventOptions = {}
       `Expected the event to be at most ${maxBytes} bytes as UTF-8 JSON, got ${bytes} bytes`,
     );
   }
-  return event;
+  return { event, json, bytes };
 }
 
 /** The extension attribute names of `input`, checked against CloudEvents 1.0 "Attribute Naming Convention". */

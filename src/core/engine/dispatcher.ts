@@ -105,15 +105,26 @@ export class Dispatcher {
     this.poller = this.deps.clock.setTimer(poll, this.deps.pollIntervalMs);
   }
 
-  /** Something may be due: claim now. */
+  /**
+   * Something may be due: claim soon. Wake-ups in one turn of the event loop (a burst of completions)
+   * are coalesced into one claim for all the room they made, rather than one claim each.
+   */
   wake(): void {
     if (this.stopped) return;
     if (this.pumping) {
       this.again = true;
       return;
     }
-    void this.pump();
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.pumping) this.again = true;
+      else void this.pump();
+    });
   }
+
+  private scheduled = false;
 
   /** Stops claiming and waits for attempts in flight (aborting their signals after `graceMs`). */
   async stop(graceMs = 10_000): Promise<void> {

@@ -4,7 +4,7 @@
  * storage only through the {@link StorageDriver} seam.
  */
 import { BusError, describeValue } from '../errors.js';
-import { validateEvent, type CloudEvent } from '../events.js';
+import { validateEventJson, type CloudEvent } from '../events.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { PatternIndex, validatePattern } from '../../patterns/index.js';
 import type {
@@ -79,8 +79,6 @@ interface BusEntry {
   record: BusRecord;
   index: PatternIndex;
 }
-
-const utf8 = new TextEncoder();
 
 export class Engine {
   protected readonly clock: Clock;
@@ -315,8 +313,8 @@ export class Engine {
     const problems: Array<{ index: number; status: 'invalid'; error: { code: string; message: string } }> = [];
     list.forEach((raw, index) => {
       try {
-        const event = validateEvent(raw, { maxBytes: this.options.maxEventBytes, now });
-        events.push(this.toNewEvent(bus, event));
+        const { event, json, bytes } = validateEventJson(raw, { maxBytes: this.options.maxEventBytes, now });
+        events.push(this.toNewEvent(bus, event, json, bytes));
       } catch (err) {
         if (!(err instanceof BusError)) throw err;
         problems.push({ index, status: 'invalid', error: { code: err.code, message: err.message } });
@@ -350,8 +348,7 @@ export class Engine {
     return { results: events.map((e, i) => ({ id: e.id, status: outcomes[i]?.status ?? 'accepted' })) };
   }
 
-  private toNewEvent(bus: BusEntry, event: CloudEvent): NewEvent {
-    const body = JSON.stringify(event);
+  private toNewEvent(bus: BusEntry, event: CloudEvent, body: string, size: number): NewEvent {
     const key = event['partitionkey'];
     return {
       id: event.id,
@@ -361,7 +358,7 @@ export class Engine {
       // Extension values are strings, integers or booleans (validated), so String() is exact.
       partitionKey: typeof key === 'string' || typeof key === 'number' || typeof key === 'boolean' ? String(key) : null,
       body,
-      size: utf8.encode(body).length,
+      size,
       subscriptions: bus.index.match(body),
     };
   }
