@@ -15,16 +15,29 @@ export interface Clock {
   clearTimer(handle: TimerHandle): void;
 }
 
+/** setTimeout's largest delay; longer ones fire at once in Node.js, so they are re-armed in steps. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+interface SystemTimer {
+  current: ReturnType<typeof setTimeout> | undefined;
+}
+
 /** The real clock. Timers do not keep the process alive on their own. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(fn, ms) {
-    const t = setTimeout(fn, Math.max(0, ms));
-    (t as { unref?: () => void }).unref?.();
-    return t;
+    const timer: SystemTimer = { current: undefined };
+    const due = Date.now() + Math.max(0, ms);
+    const arm = (): void => {
+      const left = due - Date.now();
+      timer.current = setTimeout(left > MAX_TIMEOUT ? arm : fn, Math.min(Math.max(0, left), MAX_TIMEOUT));
+      (timer.current as { unref?: () => void }).unref?.();
+    };
+    arm();
+    return timer;
   },
   clearTimer(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
+    clearTimeout((handle as SystemTimer).current);
   },
 };
 

@@ -128,6 +128,21 @@ export class DeadLetters {
    */
   async redrive(subscription: string, selection: RedriveSelection = {}): Promise<{ count: number; dryRun: boolean }> {
     this.hooks.subscription(subscription);
+    if (typeof selection !== 'object' || selection === null) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `Expected the redrive selection to be an object, got ${describeValue(selection)}`,
+      );
+    }
+    if (selection.dryRun !== undefined && typeof selection.dryRun !== 'boolean') {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `Expected \`dryRun\` to be a boolean, got ${describeValue(selection.dryRun)}`,
+      );
+    }
+    if (selection.pattern !== undefined) validatePattern(selection.pattern);
+    timeBound('from', selection.from);
+    timeBound('to', selection.to);
     const dryRun = selection.dryRun === true;
     let ids: number[];
     if (selection.ids !== undefined) {

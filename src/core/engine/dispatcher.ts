@@ -120,17 +120,20 @@ export class Dispatcher {
     setImmediate(() => {
       this.scheduled = false;
       if (this.pumping) this.again = true;
-      else void this.pump();
+      else this.pumpDone = this.pump();
     });
   }
 
   private scheduled = false;
+  private pumpDone: Promise<void> = Promise.resolve();
 
   /** Stops claiming and waits for attempts in flight (aborting their signals after `graceMs`). */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) this.deps.clock.clearTimer(this.timer);
     if (this.poller !== undefined) this.deps.clock.clearTimer(this.poller);
+    // A claim in progress launches what it leased before the attempts in flight are collected.
+    await this.pumpDone;
     if (this.running.size === 0) return;
     const grace = new Promise<void>((resolve) => {
       const t = setTimeout(() => {
@@ -166,6 +169,7 @@ export class Dispatcher {
             { max: room, leaseMs, ordered: sub.delivery.ordered },
             this.deps.clock.now(),
           );
+          // Even when stop() came during the claim: the leases are ours, and stop() waits for them.
           for (const d of claimed) this.launch(d);
           if (claimed.length < room) break;
         }
@@ -175,6 +179,8 @@ export class Dispatcher {
       this.deps.onError(err);
     } finally {
       this.pumping = false;
+      // A wake-up that came while the next timer was being set still needs its claim.
+      if (this.again && !this.stopped) this.wake();
     }
   }
 

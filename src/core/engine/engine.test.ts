@@ -216,6 +216,55 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
       expect(errorOf(() => bus.getSubscription('s')).code).toBe('NOT_FOUND');
     });
 
+    it('rejects bad consumer options, redrive selections and dedupe windows', async () => {
+      await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] }, delivery: { timeoutMs: 2_000 } });
+      expect(errorOf(() => bus.consume('s', () => undefined, { concurrency: 0 })).message).toBe(
+        'Expected `concurrency` to be an integer from 1 to 10000, got 0 (number)',
+      );
+      expect(errorOf(() => bus.consume('s', () => undefined, { leaseMs: 2_500 })).message).toContain(
+        "at least the subscription's timeoutMs + 1000 (3000)",
+      );
+      expect((await rejection(bus.deadLetters.redrive('s', { dryRun: 'yes' as never }))).message).toBe(
+        'Expected `dryRun` to be a boolean, got "yes" (string)',
+      );
+      expect((await rejection(bus.deadLetters.redrive('s', { ids: [1], from: 'abc' as never }))).code).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect((await rejection(bus.publish('orders', event('x'), { dedupeWindowMs: -1 }))).code).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect((await bus.queryArchive('orders')).events).toHaveLength(0);
+    });
+
+    it('an old consumer handle does not stop a newer consumer', async () => {
+      await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['x'] } });
+      const first = bus.consume('s', () => undefined);
+      await first.stop();
+      const seen: string[] = [];
+      bus.consume('s', (e) => void seen.push(e.id));
+      await first.stop();
+      await bus.publish('orders', event('x'));
+      await until(() => seen.length === 1);
+    });
+
+    it('a publish that fails on its own does not fail the others sharing its commit', async () => {
+      const driver = bus.driver;
+      const original = driver.append.bind(driver);
+      driver.append = (requests, now) =>
+        requests.some((r) => r.events.some((e) => e.type === 'poison'))
+          ? Promise.reject(new Error('disk says no'))
+          : original(requests, now);
+      const [good, bad, other] = await Promise.allSettled([
+        bus.publish('orders', event('fine')),
+        bus.publish('orders', event('poison')),
+        bus.publish('orders', event('fine')),
+      ]);
+      expect(good.status).toBe('fulfilled');
+      expect(other.status).toBe('fulfilled');
+      expect(bad.status === 'rejected' && (bad.reason as BusError).code).toBe('STORAGE_UNAVAILABLE');
+      expect((await bus.queryArchive('orders')).events.map((e) => e.type)).toEqual(['fine', 'fine']);
+    });
+
     it('rejects bad retention and a second consumer on one subscription', async () => {
       expect((await rejection(bus.putBus('b', { retention: { maxAgeMs: -1 } }))).message).toBe(
         'Expected `retention.maxAgeMs` to be an integer from 1 to 9007199254740991, got -1 (number)',

@@ -86,6 +86,8 @@ export class Engine {
   private readonly buses = new Map<string, BusEntry>();
   private readonly subs = new Map<string, SubscriptionRecord>();
   private readonly consumers = new Map<string, Dispatcher>();
+  /** Subscription changes run one at a time, so concurrent put/pause/resume/delete never interleave. */
+  private changes: Promise<unknown> = Promise.resolve();
   private readonly committer: GroupCommitter<AppendRequest, AppendOutcome[]>;
   private readonly completer: GroupCommitter<CompletionItem, boolean>;
   private maintenance: TimerHandle | undefined;
@@ -107,7 +109,7 @@ export class Engine {
       maintenanceIntervalMs: options.maintenanceIntervalMs ?? 60_000,
       pollIntervalMs: options.pollIntervalMs ?? 1_000,
       random: options.random ?? Math.random,
-      onError: options.onError ?? ((err) => console.error('busbar:', err)),
+      onError: safe(options.onError ?? ((err) => console.error('busbar:', err))),
       onAttempt: options.onAttempt,
     };
     this.committer = new GroupCommitter(
@@ -120,7 +122,10 @@ export class Engine {
       clock: this.clock,
       subscription: (name: string) => this.requireSubscription(name),
       wake: (name: string) => this.consumers.get(name)?.wake(),
-      storage: <T>(work: () => Promise<T>) => this.storage(work),
+      storage: <T>(work: () => Promise<T>) => {
+        this.assertOpen();
+        return this.storage(work);
+      },
       onError: (err: unknown) => this.options.onError(err),
     };
     this.deadLetters = new DeadLetters(hooks);
@@ -198,7 +203,11 @@ export class Engine {
   // ---- subscriptions -----------------------------------------------------------------------
 
   /** Creates or updates a subscription (an update keeps its queue, dead letters and paused state). */
-  async putSubscription(name: string, input: SubscriptionInput): Promise<SubscriptionRecord> {
+  putSubscription(name: string, input: SubscriptionInput): Promise<SubscriptionRecord> {
+    return this.serial(() => this.doPutSubscription(name, input));
+  }
+
+  private async doPutSubscription(name: string, input: SubscriptionInput): Promise<SubscriptionRecord> {
     this.assertOpen();
     checkName('subscription', name);
     if (typeof input !== 'object' || input === null) {
@@ -258,22 +267,38 @@ export class Engine {
   }
 
   /** Deletes a subscription with its queue and dead letters. */
-  async deleteSubscription(name: string): Promise<void> {
-    this.assertOpen();
-    const sub = this.requireSubscription(name);
-    await this.stopConsumer(name);
-    await this.storage(() => this.driver.deleteSubscription(name));
-    this.subs.delete(name);
-    this.buses.get(sub.bus)?.index.remove(name);
+  deleteSubscription(name: string): Promise<void> {
+    return this.serial(async () => {
+      this.assertOpen();
+      const sub = this.requireSubscription(name);
+      // Stop routing first, so that publishes from now on do not owe it deliveries.
+      const index = this.buses.get(sub.bus)?.index;
+      index?.remove(name);
+      try {
+        await this.storage(() => this.driver.deleteSubscription(name));
+      } catch (err) {
+        index?.add(name, sub.pattern);
+        throw err;
+      }
+      this.subs.delete(name);
+      await this.stopConsumer(name);
+    });
   }
 
   /** Stops delivering; new events keep queueing (the backlog grows) until {@link resume}. */
-  async pause(name: string): Promise<SubscriptionRecord> {
-    return this.setPaused(name, true);
+  pause(name: string): Promise<SubscriptionRecord> {
+    return this.serial(() => this.setPaused(name, true));
   }
 
-  async resume(name: string): Promise<SubscriptionRecord> {
-    return this.setPaused(name, false);
+  resume(name: string): Promise<SubscriptionRecord> {
+    return this.serial(() => this.setPaused(name, false));
+  }
+
+  /** Runs subscription changes one at a time, each on the state the previous one left. */
+  private serial<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changes.then(change, change);
+    this.changes = run.catch(() => undefined);
+    return run;
   }
 
   private async setPaused(name: string, paused: boolean): Promise<SubscriptionRecord> {
@@ -300,6 +325,13 @@ export class Engine {
   async publish(busName: string, input: unknown, options: { dedupeWindowMs?: number } = {}): Promise<PublishResult> {
     this.assertOpen();
     const bus = this.requireBus(busName);
+    const window = options.dedupeWindowMs ?? this.options.dedupeWindowMs;
+    if (!Number.isSafeInteger(window) || window < 0) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `Expected \`dedupeWindowMs\` to be a non-negative integer, got ${describeValue(window)}`,
+      );
+    }
     const list: unknown[] = Array.isArray(input) ? input : [input];
     if (list.length === 0) throw new BusError('INVALID_ARGUMENT', 'Expected at least one event, got an empty batch');
     if (list.length > this.options.maxBatch) {
@@ -337,7 +369,7 @@ export class Engine {
       this.committer.submit({
         bus: busName,
         events,
-        dedupeWindowMs: options.dedupeWindowMs ?? this.options.dedupeWindowMs,
+        dedupeWindowMs: window,
       }),
     );
     const woken = new Set<string>();
@@ -380,6 +412,7 @@ export class Engine {
     if (typeof handler !== 'function') {
       throw new BusError('INVALID_ARGUMENT', `Expected \`handler\` to be a function, got ${describeValue(handler)}`);
     }
+    checkConsumerOptions(options, this.requireSubscription(subscription).delivery.timeoutMs);
     if (this.consumers.has(subscription)) {
       throw new BusError(
         'CONFLICT',
@@ -402,12 +435,13 @@ export class Engine {
     );
     this.consumers.set(subscription, dispatcher);
     dispatcher.start();
-    return { stop: () => this.stopConsumer(subscription) };
+    return { stop: () => this.stopConsumer(subscription, dispatcher) };
   }
 
-  private async stopConsumer(name: string): Promise<void> {
+  /** Stops the subscription's consumer; with `which`, only that one (an old handle never stops a newer consumer). */
+  private async stopConsumer(name: string, which?: Dispatcher): Promise<void> {
     const d = this.consumers.get(name);
-    if (d === undefined) return;
+    if (d === undefined || (which !== undefined && d !== which)) return which?.stop();
     this.consumers.delete(name);
     await d.stop();
   }
@@ -566,5 +600,36 @@ export class Engine {
         cause: err,
       });
     }
+  }
+}
+
+/** Wraps an error callback so that one that throws cannot crash the process from a timer. */
+function safe(report: (err: unknown) => void): (err: unknown) => void {
+  return (err) => {
+    try {
+      report(err);
+    } catch {
+      // Nothing sensible is left to tell.
+    }
+  };
+}
+
+/** Validates `consume` options: a lease must outlive the attempt's timeout, or deliveries would run twice. */
+function checkConsumerOptions(options: DispatcherOptions, timeoutMs: number): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new BusError('INVALID_ARGUMENT', `Expected consumer options to be an object, got ${describeValue(options)}`);
+  }
+  const { concurrency, leaseMs } = options;
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `Expected \`concurrency\` to be an integer from 1 to 10000, got ${describeValue(concurrency)}`,
+    );
+  }
+  if (leaseMs !== undefined && (!Number.isInteger(leaseMs) || leaseMs < timeoutMs + 1_000)) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `Expected \`leaseMs\` to be an integer of at least the subscription's timeoutMs + 1000 (${timeoutMs + 1_000}), got ${describeValue(leaseMs)}`,
+    );
   }
 }

@@ -59,7 +59,20 @@ export class GroupCommitter<I, O> {
           const results = await this.commit(batch.map((w) => w.item));
           batch.forEach((w, i) => w.resolve(results[i] as O));
         } catch (err) {
-          for (const w of batch) w.reject(err);
+          if (batch.length === 1) {
+            batch[0]!.reject(err);
+            continue;
+          }
+          // One bad item must not fail the others it happened to share a commit with: commit each
+          // alone, so only the ones that fail on their own are rejected.
+          for (const w of batch) {
+            try {
+              const [result] = await this.commit([w.item]);
+              w.resolve(result as O);
+            } catch (alone) {
+              w.reject(alone);
+            }
+          }
         }
       }
     } finally {
