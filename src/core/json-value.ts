@@ -93,7 +93,12 @@ function formatPath(name: string, path: readonly (string | number)[]): string {
 }
 
 /** Length of `text` in UTF-8 bytes, without encoding it (lone surrogates count as U+FFFD, 3 bytes). */
+// eslint-disable-next-line no-control-regex -- the range starts at U+0000 on purpose: everything outside ASCII
+const NON_ASCII = /[^\x00-\x7f]/;
+
 export function utf8ByteLength(text: string): number {
+  // Most events are ASCII; the native regex scan is far cheaper than the loop below.
+  if (!NON_ASCII.test(text)) return text.length;
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);

@@ -33,14 +33,27 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     )
     .pluck();
 
-  /** The duplicate outcome when the key was accepted after `cutoff` (and not before the prune floor). */
-  function duplicateOf(bus: string, source: string, id: string, cutoff: number, floor: number): AppendOutcome | null {
+  const anyPurged = db.prepare<[], number>('SELECT 1 FROM purged_acceptances LIMIT 1').pluck();
+
+  /**
+   * The duplicate outcome when the key was accepted after `cutoff` (and not before the prune floor).
+   * `purged` says whether any purged acceptance exists (checked once per transaction: usually none).
+   */
+  function duplicateOf(
+    bus: string,
+    source: string,
+    id: string,
+    cutoff: number,
+    floor: number,
+    purged: boolean,
+  ): AppendOutcome | null {
     const latest = latestAcceptance.get(bus, id, source);
     if (latest !== undefined && latest.published_at > cutoff && latest.published_at >= floor) {
       return { status: 'duplicate', seq: latest.seq };
     }
-    const purged = purgedAcceptance.get(bus, source, id);
-    if (purged !== undefined && purged > cutoff && purged >= floor) return { status: 'duplicate', seq: null };
+    if (!purged) return null;
+    const purgedAt = purgedAcceptance.get(bus, source, id);
+    if (purgedAt !== undefined && purgedAt > cutoff && purgedAt >= floor) return { status: 'duplicate', seq: null };
     return null;
   }
 
@@ -89,6 +102,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     const hwm = Math.max(counters.published_hwm, now);
     const results: AppendOutcome[][] = [];
     const check = catalogCheck();
+    const purged = anyPurged.get() !== undefined;
 
     for (const request of requests) {
       check.bus(request.bus);
@@ -98,7 +112,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       const cutoff = now - request.dedupeWindowMs;
       for (const event of request.events) {
         for (const subscription of event.subscriptions) check.subscription(subscription, request.bus);
-        const duplicate = duplicateOf(request.bus, event.source, event.id, cutoff, counters.dedupe_floor);
+        const duplicate = duplicateOf(request.bus, event.source, event.id, cutoff, counters.dedupe_floor, purged);
         if (duplicate !== null) {
           outcomes.push(duplicate);
           continue;
