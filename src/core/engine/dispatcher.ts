@@ -142,8 +142,9 @@ export class Dispatcher {
       }, graceMs);
       (t as { unref?: () => void }).unref?.();
     });
+    // Past the grace period, handlers that ignore their aborted signal are left behind rather than
+    // hanging shutdown; their deliveries come back when the leases expire.
     await Promise.race([Promise.allSettled([...this.running]), grace]);
-    await Promise.allSettled([...this.running]);
   }
 
   private limits(sub: SubscriptionRecord): { concurrency: number; leaseMs: number } {
@@ -229,17 +230,18 @@ export class Dispatcher {
     let timer: TimerHandle | undefined;
     let failure: unknown;
     let ok = false;
+    const work = Promise.resolve().then(() =>
+      this.handler(event, {
+        subscription: sub.name,
+        deliveryId: d.deliveryId,
+        attempt: d.attempt,
+        replayId: d.replayId,
+        signal: abort.signal,
+      }),
+    );
     try {
       await Promise.race([
-        Promise.resolve().then(() =>
-          this.handler(event, {
-            subscription: sub.name,
-            deliveryId: d.deliveryId,
-            attempt: d.attempt,
-            replayId: d.replayId,
-            signal: abort.signal,
-          }),
-        ),
+        work,
         new Promise((_, reject) => {
           timer = clock.setTimer(() => {
             const err = new AttemptTimeout(policy.timeoutMs);
@@ -253,7 +255,6 @@ export class Dispatcher {
       failure = err;
     } finally {
       if (timer !== undefined) clock.clearTimer(timer);
-      this.aborts.delete(abort);
     }
     const now = clock.now();
     const record: AttemptRecord = {
@@ -271,6 +272,11 @@ export class Dispatcher {
       httpStatus: null,
     };
     await this.finish(sub, d, this.decide(sub, d, ok, failure, now), record);
+    // JavaScript cannot stop a handler that ignores its signal: a timed-out one keeps its concurrency
+    // slot (and stop() keeps waiting for it) until it really returns, so it never runs beside more
+    // attempts than `concurrency` allows.
+    if (failure instanceof AttemptTimeout) await work.catch(() => undefined);
+    this.aborts.delete(abort);
   }
 
   private decide(sub: SubscriptionRecord, d: ClaimedDelivery, ok: boolean, failure: unknown, now: number): Completion {

@@ -357,7 +357,10 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
       const signals: AbortSignal[] = [];
       bus.consume('pay', (_e, ctx: DeliveryContext) => {
         signals.push(ctx.signal);
-        if (ctx.attempt === 1) return new Promise(() => undefined);
+        // A well-behaved slow handler: it gives up when its signal is aborted.
+        if (ctx.attempt === 1) {
+          return new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+        }
         return undefined;
       });
       const { results } = await bus.publish('orders', event('order.placed'));
@@ -617,6 +620,22 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
       await bus.deleteBus('orders');
       expect(bus.listBuses()).toEqual([]);
       expect(bus.listSubscriptions()).toEqual([]);
+    });
+
+    it('closes within the grace period even when a handler ignores its aborted signal', async () => {
+      const impatient = await open({ shutdownGraceMs: 50 });
+      await impatient.putBus('b');
+      await impatient.putSubscription('s', { bus: 'b', pattern: { type: ['x'] } });
+      let started = false;
+      impatient.consume('s', () => {
+        started = true;
+        return new Promise(() => undefined);
+      });
+      await impatient.publish('b', event('x'));
+      await until(() => started);
+      const t = Date.now();
+      await impatient.close();
+      expect(Date.now() - t).toBeLessThan(2_000);
     });
 
     it('refuses calls after close', async () => {

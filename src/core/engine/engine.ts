@@ -45,6 +45,11 @@ export interface EngineOptions {
   maintenanceIntervalMs?: number;
   /** Consumers re-check for due deliveries at least this often (a safety net for missed wake-ups). @default 1000 */
   pollIntervalMs?: number;
+  /**
+   * On stop and close, how long attempts in flight may take to finish before their signals are
+   * aborted and they are left behind (their deliveries return when the leases expire). @default 10000
+   */
+  shutdownGraceMs?: number;
   /** Randomness for backoff jitter. @default Math.random */
   random?: () => number;
   /** Called with errors no caller can receive (a consumer's storage failure, a replay that failed). */
@@ -108,6 +113,7 @@ export class Engine {
       maxBatch: options.maxBatch ?? 10_000,
       maintenanceIntervalMs: options.maintenanceIntervalMs ?? 60_000,
       pollIntervalMs: options.pollIntervalMs ?? 1_000,
+      shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
       random: options.random ?? Math.random,
       onError: safe(options.onError ?? ((err) => console.error('busbar:', err))),
       onAttempt: options.onAttempt,
@@ -441,9 +447,9 @@ export class Engine {
   /** Stops the subscription's consumer; with `which`, only that one (an old handle never stops a newer consumer). */
   private async stopConsumer(name: string, which?: Dispatcher): Promise<void> {
     const d = this.consumers.get(name);
-    if (d === undefined || (which !== undefined && d !== which)) return which?.stop();
+    if (d === undefined || (which !== undefined && d !== which)) return which?.stop(this.options.shutdownGraceMs);
     this.consumers.delete(name);
-    await d.stop();
+    await d.stop(this.options.shutdownGraceMs);
   }
 
   // ---- archive and lineage -----------------------------------------------------------------
