@@ -186,8 +186,23 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
       expect((await rejection(bus.publish('orders', []))).message).toBe(
         'Expected at least one event, got an empty batch',
       );
-      expect((await rejection(bus.publish('orders', '{"not":"parsed"}'))).code).toBe('INVALID_EVENT');
+      expect((await rejection(bus.publish('orders', '{"not":"an event"}'))).message).toBe(
+        'Expected `specversion` to be "1.0", got undefined',
+      );
+      const malformed = await rejection(bus.publish('orders', '{"specversion": "1.0", '));
+      expect(malformed.code).toBe('INVALID_JSON');
+      expect(malformed.message).toMatch(/^Expected the events to be JSON text, got invalid JSON: /);
+      expect((await rejection(bus.publish('orders', 42))).message).toBe(
+        'Expected the event to be an object, got 42 (number)',
+      );
       expect((await bus.queryArchive('orders')).events).toHaveLength(0);
+    });
+
+    it('accepts events as JSON text, one or a batch', async () => {
+      const text = JSON.stringify([event('a'), event('b')]);
+      expect((await bus.publish('orders', text)).results.map((r) => r.status)).toEqual(['accepted', 'accepted']);
+      expect((await bus.publish('orders', JSON.stringify(event('c')))).results).toHaveLength(1);
+      expect((await bus.queryArchive('orders')).events.map((e) => e.type)).toEqual(['a', 'b', 'c']);
     });
 
     it('validates subscriptions: pattern, bus, policy, target, names', async () => {

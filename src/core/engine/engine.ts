@@ -320,7 +320,8 @@ export class Engine {
   // ---- publish -----------------------------------------------------------------------------
 
   /**
-   * Publishes one event or a batch. Resolves after the events and the deliveries they owe are durably
+   * Publishes one event or a batch (objects, or JSON text of one event or an array of them). Resolves
+   * after the events and the deliveries they owe are durably
    * committed. A batch is all or nothing: one invalid event rejects the call with per-event results in
    * `error.details.results`, and nothing is stored.
    * @example
@@ -338,7 +339,8 @@ export class Engine {
         `Expected \`dedupeWindowMs\` to be a non-negative integer, got ${describeValue(window)}`,
       );
     }
-    const list: unknown[] = Array.isArray(input) ? input : [input];
+    const parsed = typeof input === 'string' ? parseEventText(input) : input;
+    const list: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
     if (list.length === 0) throw new BusError('INVALID_ARGUMENT', 'Expected at least one event, got an empty batch');
     if (list.length > this.options.maxBatch) {
       throw new BusError(
@@ -636,6 +638,21 @@ function checkConsumerOptions(options: DispatcherOptions, timeoutMs: number): vo
     throw new BusError(
       'INVALID_ARGUMENT',
       `Expected \`leaseMs\` to be an integer of at least the subscription's timeoutMs + 1000 (${timeoutMs + 1_000}), got ${describeValue(leaseMs)}`,
+    );
+  }
+}
+
+/** Events given as JSON text: one event or an array of them. */
+function parseEventText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new BusError(
+      'INVALID_JSON',
+      `Expected the events to be JSON text, got invalid JSON: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
     );
   }
 }
