@@ -19,5 +19,6 @@ export { NonRetriableError, RetryAfterError } from './core/engine/outcomes.js';
 export { DEFAULT_DELIVERY, DEFAULT_RETENTION, type DeliveryPolicyInput } from './core/engine/policy.js';
 export type { DeadLetterView, RedriveSelection } from './core/engine/dead-letters.js';
 export type { ReplayInput } from './core/engine/replays.js';
+export type { ArchiveQueryInput, ArchivePage, EventLineage } from './core/engine/archive.js';
 export { ManualClock, systemClock, type Clock } from './core/clock.js';
 export type * from './storage/driver.js';

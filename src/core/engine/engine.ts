@@ -14,7 +14,6 @@ import type {
   CompletionItem,
   NewEvent,
   StorageDriver,
-  StoredEvent,
   SubscriptionRecord,
   SubscriptionStats,
 } from '../../storage/driver.js';
@@ -29,7 +28,9 @@ import {
 } from './policy.js';
 import { DeadLetters } from './dead-letters.js';
 import { Replays } from './replays.js';
-import { parseCursor } from './hooks.js';
+import type { EngineHooks } from './hooks.js';
+import { lineage, queryArchive, type ArchivePage, type ArchiveQueryInput, type EventLineage } from './archive.js';
+import { checkConsumerOptions, parseEventText, safe } from './checks.js';
 
 /** Options of {@link Engine.start}. */
 export interface EngineOptions {
@@ -97,6 +98,7 @@ export class Engine {
   private readonly completer: GroupCommitter<CompletionItem, boolean>;
   private maintenance: TimerHandle | undefined;
   private closed = false;
+  private readonly hooks: EngineHooks;
   /** Dead-letter queues: list, inspect, delete, redrive. */
   readonly deadLetters: DeadLetters;
   /** Replays from the archive. */
@@ -123,7 +125,7 @@ export class Engine {
       (request) => request.events.length,
     );
     this.completer = new GroupCommitter((items) => driver.complete(items, this.clock.now()));
-    const hooks = {
+    const hooks: EngineHooks = {
       driver,
       clock: this.clock,
       subscription: (name: string) => this.requireSubscription(name),
@@ -134,6 +136,7 @@ export class Engine {
       },
       onError: (err: unknown) => this.options.onError(err),
     };
+    this.hooks = hooks;
     this.deadLetters = new DeadLetters(hooks);
     this.replays = new Replays({
       ...hooks,
@@ -460,55 +463,9 @@ export class Engine {
    * Archived events of a bus, oldest first, filtered by publish time (inclusive, ms), type, source
    * and pattern; `cursor` continues a previous page.
    */
-  async queryArchive(
-    busName: string,
-    query: {
-      from?: number;
-      to?: number;
-      type?: string;
-      source?: string;
-      pattern?: string | object;
-      limit?: number;
-      cursor?: string;
-    } = {},
-  ): Promise<{ events: CloudEvent[]; cursor: string | null }> {
+  queryArchive(busName: string, query: ArchiveQueryInput = {}): Promise<ArchivePage> {
     this.requireBus(busName);
-    const limit = query.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `Expected \`limit\` to be an integer from 1 to 1000, got ${describeValue(limit)}`,
-      );
-    }
-    if (query.pattern !== undefined) validatePattern(query.pattern);
-    const index = new PatternIndex();
-    if (query.pattern !== undefined) index.add('q', query.pattern);
-    let afterSeq = query.cursor === undefined ? undefined : parseCursor(query.cursor);
-    const out: StoredEvent[] = [];
-    // Pattern filtering happens here, so keep reading pages until the page is full or the archive ends.
-    for (;;) {
-      const page = await this.storage(() =>
-        this.driver.queryArchive(busName, {
-          from: query.from,
-          to: query.to,
-          type: query.type,
-          source: query.source,
-          afterSeq,
-          limit,
-        }),
-      );
-      for (const e of page) {
-        afterSeq = e.seq;
-        if (query.pattern === undefined || index.match(e.body).length > 0) out.push(e);
-        if (out.length === limit) break;
-      }
-      if (out.length === limit || page.length < limit) break;
-    }
-    const full = out.length === limit;
-    return {
-      events: out.map((e) => JSON.parse(e.body) as CloudEvent),
-      cursor: full && afterSeq !== undefined ? String(afterSeq) : null,
-    };
+    return queryArchive(this.hooks, busName, query);
   }
 
   /**
@@ -516,32 +473,9 @@ export class Engine {
    * every attempt and where each delivery is now; plus the subscriptions whose pattern matches it now,
    * to answer "why didn't my event arrive?".
    */
-  async lineage(
-    busName: string,
-    id: string,
-  ): Promise<
-    Array<{
-      event: CloudEvent;
-      publishedAt: number;
-      deliveries: Awaited<ReturnType<StorageDriver['deliveriesOf']>>;
-      matchesNow: string[];
-    }>
-  > {
+  lineage(busName: string, id: string): Promise<EventLineage[]> {
     const bus = this.requireBus(busName);
-    const events = await this.storage(() => this.driver.eventsById(busName, id));
-    if (events.length === 0)
-      throw new BusError('NOT_FOUND', `No event with id "${id}" in the archive of bus "${busName}"`);
-    const out = [];
-    for (const e of events) {
-      const deliveries = await this.storage(() => this.driver.deliveriesOf(e.seq));
-      out.push({
-        event: JSON.parse(e.body) as CloudEvent,
-        publishedAt: e.publishedAt,
-        deliveries,
-        matchesNow: bus.index.match(e.body),
-      });
-    }
-    return out;
+    return lineage(this.hooks, bus.index, busName, id);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -608,51 +542,5 @@ export class Engine {
         cause: err,
       });
     }
-  }
-}
-
-/** Wraps an error callback so that one that throws cannot crash the process from a timer. */
-function safe(report: (err: unknown) => void): (err: unknown) => void {
-  return (err) => {
-    try {
-      report(err);
-    } catch {
-      // Nothing sensible is left to tell.
-    }
-  };
-}
-
-/** Validates `consume` options: a lease must outlive the attempt's timeout, or deliveries would run twice. */
-function checkConsumerOptions(options: DispatcherOptions, timeoutMs: number): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new BusError('INVALID_ARGUMENT', `Expected consumer options to be an object, got ${describeValue(options)}`);
-  }
-  const { concurrency, leaseMs } = options;
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `Expected \`concurrency\` to be an integer from 1 to 10000, got ${describeValue(concurrency)}`,
-    );
-  }
-  if (leaseMs !== undefined && (!Number.isInteger(leaseMs) || leaseMs < timeoutMs + 1_000)) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `Expected \`leaseMs\` to be an integer of at least the subscription's timeoutMs + 1000 (${timeoutMs + 1_000}), got ${describeValue(leaseMs)}`,
-    );
-  }
-}
-
-/** Events given as JSON text: one event or an array of them. */
-function parseEventText(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new BusError(
-      'INVALID_JSON',
-      `Expected the events to be JSON text, got invalid JSON: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
   }
 }
