@@ -653,6 +653,16 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
       expect(Date.now() - t).toBeLessThan(2_000);
     });
 
+    it('applies archive retention on schedule, keeping events still owed to a subscription', async () => {
+      await bus.putBus('short', { retention: { maxAgeMs: 1_000 } });
+      await bus.putSubscription('keep', { bus: 'short', pattern: { type: ['owed'] } });
+      await bus.publish('short', [event('owed'), event('archived-only')]);
+      await clock.advance(60_000);
+      const left = await bus.queryArchive('short');
+      expect(left.events.map((e) => e.type)).toEqual(['owed']);
+      expect((await bus.stats('keep')).backlog).toBe(1);
+    });
+
     it('refuses calls after close', async () => {
       await bus.close();
       expect((await rejection(bus.publish('orders', event('a')))).code).toBe('CLOSED');
