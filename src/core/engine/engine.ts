@@ -31,6 +31,7 @@ import { Replays } from './replays.js';
 import type { EngineHooks } from './hooks.js';
 import { lineage, queryArchive, type ArchivePage, type ArchiveQueryInput, type EventLineage } from './archive.js';
 import { checkConsumerOptions, parseEventText, safe } from './checks.js';
+import { PullConsumers } from './pull.js';
 
 /** Options of {@link Engine.start}. */
 export interface EngineOptions {
@@ -101,6 +102,8 @@ export class Engine {
   private readonly hooks: EngineHooks;
   /** Dead-letter queues: list, inspect, delete, redrive. */
   readonly deadLetters: DeadLetters;
+  /** Pull consumers in other processes: receive, ack, nack, extend by receipt. */
+  readonly pull: PullConsumers;
   /** Replays from the archive. */
   readonly replays: Replays;
 
@@ -129,7 +132,7 @@ export class Engine {
       driver,
       clock: this.clock,
       subscription: (name: string) => this.requireSubscription(name),
-      wake: (name: string) => this.consumers.get(name)?.wake(),
+      wake: (name: string) => this.wake(name),
       storage: <T>(work: () => Promise<T>) => {
         this.assertOpen();
         return this.storage(work);
@@ -138,6 +141,11 @@ export class Engine {
     };
     this.hooks = hooks;
     this.deadLetters = new DeadLetters(hooks);
+    this.pull = new PullConsumers({
+      ...hooks,
+      complete: (item) => this.completer.submit(item),
+      random: this.options.random,
+    });
     this.replays = new Replays({
       ...hooks,
       busIndex: (bus) => this.requireBus(bus),
@@ -253,7 +261,7 @@ export class Engine {
     await this.storage(() => this.driver.putSubscription(record));
     this.subs.set(name, record);
     bus.index.add(name, pattern);
-    this.consumers.get(name)?.wake();
+    this.wake(name);
     return record;
   }
 
@@ -316,7 +324,7 @@ export class Engine {
     const record = { ...sub, paused, updatedAt: this.clock.now() };
     await this.storage(() => this.driver.putSubscription(record));
     this.subs.set(name, record);
-    if (!paused) this.consumers.get(name)?.wake();
+    if (!paused) this.wake(name);
     return record;
   }
 
@@ -387,7 +395,7 @@ export class Engine {
     outcomes.forEach((o, i) => {
       if (o.status === 'accepted') for (const s of events[i]!.subscriptions) woken.add(s);
     });
-    for (const s of woken) this.consumers.get(s)?.wake();
+    for (const s of woken) this.wake(s);
     return { results: events.map((e, i) => ({ id: e.id, status: outcomes[i]?.status ?? 'accepted' })) };
   }
 
@@ -511,6 +519,12 @@ export class Engine {
   }
 
   // ---- helpers -----------------------------------------------------------------------------
+
+  /** Deliveries of `subscription` may be due: tell its consumer and its waiting pull requests. */
+  private wake(subscription: string): void {
+    this.consumers.get(subscription)?.wake();
+    this.pull.notify(subscription);
+  }
 
   private assertOpen(): void {
     if (this.closed) throw new BusError('CLOSED', 'This Busbar instance is closed');
