@@ -260,17 +260,17 @@ export class PullConsumers {
 
   private wait(subscription: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
-      let timer: TimerHandle | undefined;
       const set = this.waiters.get(subscription) ?? new Set<() => void>();
+      const holder: { timer?: TimerHandle } = {};
       const done = (): void => {
-        if (timer !== undefined) this.hooks.clock.clearTimer(timer);
+        if (holder.timer !== undefined) this.hooks.clock.clearTimer(holder.timer);
         set.delete(done);
         resolve();
       };
       set.add(done);
       this.waiters.set(subscription, set);
       // Also wake at least every second: a retry may fall due without any notification.
-      timer = this.hooks.clock.setTimer(done, Math.min(ms, 1_000));
+      holder.timer = this.hooks.clock.setTimer(done, Math.min(ms, 1_000));
     });
   }
 }
