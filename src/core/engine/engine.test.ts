@@ -571,6 +571,84 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
     });
   });
 
+  describe('pull consumers', () => {
+    beforeEach(async () => {
+      await bus.putSubscription('inv', {
+        bus: 'orders',
+        pattern: { type: ['order.placed'] },
+        delivery: { maxAttempts: 2, backoff: { initialMs: 1_000, maxMs: 1_000, multiplier: 1 } },
+      });
+    });
+
+    it('receives leased messages with receipts and acknowledges them', async () => {
+      await bus.publish('orders', [event('order.placed', { n: 1 }), event('order.placed', { n: 2 })]);
+      const messages = await bus.pull.receive('inv', { max: 10 });
+      expect(messages.map((m) => [(m.event.data as { n: number }).n, m.attempt])).toEqual([
+        [1, 1],
+        [2, 1],
+      ]);
+      expect(await bus.pull.receive('inv')).toEqual([]);
+      const results = await bus.pull.ack(
+        'inv',
+        messages.map((m) => m.receipt),
+      );
+      expect(results.map((r) => r.status)).toEqual(['ok', 'ok']);
+      expect(await bus.pull.ack('inv', [messages[0]!.receipt])).toEqual([
+        { receipt: messages[0]!.receipt, status: 'stale' },
+      ]);
+      expect(await bus.pull.ack('inv', ['nonsense'])).toEqual([{ receipt: 'nonsense', status: 'invalid' }]);
+      expect(await bus.stats('inv')).toMatchObject({ backlog: 0, inFlight: 0 });
+      const [trace] = await bus.lineage('orders', messages[0]!.event.id);
+      expect(trace!.deliveries[0]!.attempts.map((a) => a.outcome)).toEqual(['success']);
+    });
+
+    it('nacks to retry on the backoff schedule, then dead-letters after maxAttempts', async () => {
+      await bus.publish('orders', event('order.placed'));
+      const [first] = await bus.pull.receive('inv');
+      expect(await bus.pull.nack('inv', [first!.receipt], { error: 'inventory down' })).toEqual([
+        { receipt: first!.receipt, status: 'ok' },
+      ]);
+      expect(await bus.pull.receive('inv')).toEqual([]);
+      await clock.advance(500);
+      const [second] = await bus.pull.receive('inv');
+      expect(second!.attempt).toBe(2);
+      await bus.pull.nack('inv', [second!.receipt]);
+      const { deadLetters } = await bus.deadLetters.list('inv');
+      expect(deadLetters[0]).toMatchObject({ reason: 'max_attempts' });
+      expect(deadLetters[0]!.attempts.map((a) => a.error?.message)).toEqual([
+        'inventory down',
+        'nacked by the consumer',
+      ]);
+    });
+
+    it('nack with deadLetter dead-letters at once; a lease taken over makes the old receipt stale; extend keeps one', async () => {
+      await bus.publish('orders', [event('order.placed'), event('order.placed')]);
+      const [a, b] = await bus.pull.receive('inv', { leaseMs: 5_000 });
+      expect((await bus.pull.extend('inv', [b!.receipt], 60_000))[0]!.status).toBe('ok');
+      await clock.advance(6_000);
+      const [again] = await bus.pull.receive('inv');
+      expect([again!.attempt, again!.event.id]).toEqual([2, a!.event.id]);
+      expect((await bus.pull.ack('inv', [a!.receipt]))[0]!.status).toBe('stale');
+      expect((await bus.pull.ack('inv', [again!.receipt]))[0]!.status).toBe('ok');
+      expect((await bus.pull.nack('inv', [b!.receipt], { deadLetter: true }))[0]!.status).toBe('ok');
+      expect((await bus.deadLetters.list('inv')).deadLetters[0]!.reason).toBe('non_retriable');
+    });
+
+    it('long-polls until an event arrives, and validates its input', async () => {
+      const waiting = bus.pull.receive('inv', { waitMs: 10_000 });
+      await clock.advance(200);
+      await bus.publish('orders', event('order.placed', { late: true }));
+      await clock.advance(0);
+      const messages = await waiting;
+      expect(messages.map((m) => m.event.data)).toEqual([{ late: true }]);
+      expect((await rejection(bus.pull.receive('inv', { max: 0 }))).message).toBe(
+        'Expected `max` to be an integer from 1 to 1000, got 0 (number)',
+      );
+      expect((await rejection(bus.pull.ack('inv', []))).code).toBe('INVALID_ARGUMENT');
+      expect((await rejection(bus.pull.receive('ghost'))).code).toBe('NOT_FOUND');
+    });
+  });
+
   describe('ordering', () => {
     it('delivers events with the same partition key one at a time, in publish order, even across retries', async () => {
       await bus.putSubscription('fifo', {
