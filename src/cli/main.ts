@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { isBusError } from '../core/errors.js';
 import { registerPatternCommands } from './commands/pattern.js';
+import { registerStartCommand } from './commands/start.js';
 import { packageVersion } from './version.js';
 
 const EXIT_FAILURE = 1;
@@ -33,6 +34,7 @@ const program = new Command('busbar')
 registerPatternCommands(program, (err) => {
   if (debug) console.error(err);
 });
+registerStartCommand(program);
 
 // `busbar pattern check | head` closes stdout early: stop quietly, as other Unix tools do.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -15,6 +15,11 @@ export const ErrorCodes = {
   INVALID_EVENT: { status: 400, description: 'An event is not a valid CloudEvents 1.0 envelope.' },
   INVALID_JSON: { status: 400, description: 'Text that must be JSON could not be parsed.' },
   EVENT_TOO_LARGE: { status: 413, description: 'An event is larger than the configured size limit.' },
+  PAYLOAD_TOO_LARGE: { status: 413, description: "A request body is larger than the server's body size limit." },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    description: 'A request body has a content type the route does not accept.',
+  },
   INVALID_ARGUMENT: { status: 400, description: 'An option or argument has the wrong type or is out of range.' },
   NOT_FOUND: { status: 404, description: 'The named bus, subscription, dead letter, event or replay does not exist.' },
   CONFLICT: {
@@ -22,11 +27,17 @@ export const ErrorCodes = {
     description:
       'The request conflicts with the current state (for example a second consumer on one subscription in one process).',
   },
+  STALE_RECEIPT: {
+    status: 409,
+    description:
+      'A pull receipt is stale (its lease expired or it was settled already) or not a receipt of the subscription.',
+  },
   STORAGE_UNAVAILABLE: {
     status: 503,
     description: 'The storage did not complete the operation; nothing was acknowledged, retry later.',
   },
   CLOSED: { status: 503, description: 'The bus instance is closing or closed.' },
+  INTERNAL: { status: 500, description: 'An unexpected server error; the server log has the details.' },
 } as const;
 
 /** One of the stable error codes. */

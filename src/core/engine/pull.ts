@@ -34,6 +34,8 @@ export interface ReceiveOptions {
   waitMs?: number;
   /** The lease each message gets; ack before it ends or the message is delivered again. @default 30000 */
   leaseMs?: number;
+  /** Stops waiting (and claiming) once aborted, e.g. when the HTTP client went away. */
+  signal?: AbortSignal;
 }
 
 export interface NackOptions {
@@ -101,6 +103,7 @@ export class PullConsumers {
     const { clock } = this.hooks;
     const deadline = clock.now() + waitMs;
     for (;;) {
+      if (options.signal?.aborted === true) return [];
       const current = this.hooks.subscription(subscription);
       const claimed = current.paused
         ? []
@@ -110,7 +113,7 @@ export class PullConsumers {
       const messages = await this.admit(claimed, leaseMs);
       const left = deadline - clock.now();
       if (messages.length > 0 || left <= 0) return messages;
-      await this.wait(subscription, left);
+      await this.wait(subscription, left, options.signal);
     }
   }
 
@@ -258,15 +261,17 @@ export class PullConsumers {
     return out;
   }
 
-  private wait(subscription: string, ms: number): Promise<void> {
+  private wait(subscription: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve) => {
       const set = this.waiters.get(subscription) ?? new Set<() => void>();
       const holder: { timer?: TimerHandle } = {};
       const done = (): void => {
         if (holder.timer !== undefined) this.hooks.clock.clearTimer(holder.timer);
+        signal?.removeEventListener('abort', done);
         set.delete(done);
         resolve();
       };
+      signal?.addEventListener('abort', done);
       set.add(done);
       this.waiters.set(subscription, set);
       // Also wake at least every second: a retry may fall due without any notification.

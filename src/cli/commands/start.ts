@@ -1,0 +1,49 @@
+/**
+ * `busbar start`: the Busbar server on the embedded SQLite default, until SIGINT or SIGTERM, then a
+ * graceful shutdown (stop accepting, finish attempts in flight, close storage).
+ */
+import type { Command } from 'commander';
+import { Busbar } from '../../busbar.js';
+import { buildServer } from '../../server/index.js';
+import { resolveStartSettings, type StartFlags } from '../start-options.js';
+
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('run the Busbar server (HTTP API under /v1, health at /healthz)')
+    .option('--port <port>', 'port to listen on (env BUSBAR_PORT)', undefined)
+    .option('--host <host>', 'address to listen on (env BUSBAR_HOST)', undefined)
+    .option('--storage <storage>', 'SQLite file path or "memory" (env BUSBAR_STORAGE; default ./.busbar/busbar.db)')
+    .option('--data <dir>', 'directory for the SQLite file (busbar.db)')
+    .option(
+      '--durability <mode>',
+      'full: fsync every commit before acknowledging; normal: at checkpoints (env BUSBAR_DURABILITY)',
+    )
+    .action(async (flags: StartFlags) => {
+      const settings = resolveStartSettings(flags, process.env);
+      const bus = await Busbar.open({ storage: settings.storage, durability: settings.durability });
+      const app = await buildServer(bus);
+      try {
+        await app.listen({ port: settings.port, host: settings.host });
+      } catch (err) {
+        await bus.close();
+        throw err;
+      }
+      const address = app.server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : settings.port;
+      process.stdout.write(
+        `busbar listening on http://${settings.host}:${port} (storage ${settings.storage}, durability ${settings.durability})\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          process.stdout.write(`busbar: ${signal}, shutting down\n`);
+          resolve();
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      await app.close();
+      await bus.close();
+      process.stdout.write('busbar: stopped\n');
+    });
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { resolveStartSettings } from './start-options.js';
+
+describe('resolveStartSettings', () => {
+  it('uses the defaults', () => {
+    expect(resolveStartSettings({}, {})).toEqual({
+      port: 4080,
+      host: '127.0.0.1',
+      storage: './.busbar/busbar.db',
+      durability: 'full',
+    });
+  });
+
+  it('prefers options over environment variables over defaults', () => {
+    const env = { BUSBAR_PORT: '5000', BUSBAR_HOST: '0.0.0.0', BUSBAR_STORAGE: 'memory', BUSBAR_DURABILITY: 'normal' };
+    expect(resolveStartSettings({}, env)).toEqual({
+      port: 5000,
+      host: '0.0.0.0',
+      storage: 'memory',
+      durability: 'normal',
+    });
+    expect(resolveStartSettings({ port: '6000', storage: '/tmp/x.db' }, env)).toMatchObject({
+      port: 6000,
+      storage: '/tmp/x.db',
+    });
+    expect(resolveStartSettings({ data: './data/' }, {})).toMatchObject({ storage: './data/busbar.db' });
+  });
+
+  it('names the bad setting and what it expected', () => {
+    expect(() => resolveStartSettings({}, { BUSBAR_PORT: '70000' })).toThrow(
+      'Expected BUSBAR_PORT to be a port number from 0 to 65535, got "70000" (string)',
+    );
+    expect(() => resolveStartSettings({ durability: 'fast' }, {})).toThrow(
+      'Expected --durability to be "full" or "normal", got "fast" (string)',
+    );
+    expect(() => resolveStartSettings({ data: 'a', storage: 'b' }, {})).toThrow(
+      'Expected at most one of --data and --storage, got both',
+    );
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * `busbar start` settings: command-line option > environment variable > default, resolved and
+ * validated in this one place (DESIGN "Defaults").
+ */
+import { BusError, describeValue } from '../core/errors.js';
+import { DEFAULT_STORAGE } from '../busbar.js';
+
+/** Resolved `busbar start` settings. */
+export interface StartSettings {
+  /** @default 4080 (`BUSBAR_PORT`) */
+  readonly port: number;
+  /** @default '127.0.0.1' (`BUSBAR_HOST`) */
+  readonly host: string;
+  /** @default './.busbar/busbar.db' (`BUSBAR_STORAGE`) */
+  readonly storage: string;
+  /** @default 'full' (`BUSBAR_DURABILITY`) */
+  readonly durability: 'full' | 'normal';
+}
+
+/** What the command line gave (strings as typed). */
+export interface StartFlags {
+  port?: string;
+  host?: string;
+  storage?: string;
+  data?: string;
+  durability?: string;
+}
+
+function fail(name: string, what: string, got: unknown): never {
+  throw new BusError('INVALID_ARGUMENT', `Expected ${name} to be ${what}, got ${describeValue(got)}`);
+}
+
+/** Resolves and validates the settings; `env` is usually `process.env`. */
+export function resolveStartSettings(
+  flags: StartFlags,
+  environment: Record<string, string | undefined>,
+): StartSettings {
+  // An empty variable counts as unset, as shells make it easy to export one by accident.
+  const env = (name: string): string | undefined => (environment[name] === '' ? undefined : environment[name]);
+  const portText = flags.port ?? env('BUSBAR_PORT') ?? '4080';
+  const port = Number(portText);
+  if (!/^\d{1,5}$/.test(portText) || port > 65535) {
+    fail(flags.port !== undefined ? '--port' : 'BUSBAR_PORT', 'a port number from 0 to 65535', portText);
+  }
+  const host = flags.host ?? env('BUSBAR_HOST') ?? '127.0.0.1';
+  if (host === '') fail('--host', 'a host name or address', host);
+  if (flags.data !== undefined && flags.storage !== undefined) {
+    throw new BusError('INVALID_ARGUMENT', 'Expected at most one of --data and --storage, got both');
+  }
+  const storage =
+    flags.storage ??
+    (flags.data !== undefined ? `${flags.data.replace(/\/+$/, '')}/busbar.db` : undefined) ??
+    env('BUSBAR_STORAGE') ??
+    DEFAULT_STORAGE;
+  const durability = flags.durability ?? env('BUSBAR_DURABILITY') ?? 'full';
+  if (durability !== 'full' && durability !== 'normal') fail('--durability', '"full" or "normal"', durability);
+  return Object.freeze({ port, host, storage, durability });
+}

@@ -1,0 +1,78 @@
+/**
+ * `busbar start` as a user runs it: the built binary, a real port on 127.0.0.1, real HTTP, and a
+ * graceful stop on SIGTERM that keeps what was acknowledged.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'busbar-start-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function start(args: string[]) {
+  const child = spawn(process.execPath, [BIN, 'start', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BUSBAR_PORT: '' },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line; stderr: ${stderr}`)), 20_000);
+    child.stdout.on('data', () => {
+      const m = /listening on (http:\/\/[^\s]+)/.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  return { child, exited, url, output: () => ({ stdout, stderr }) };
+}
+
+describe('busbar start', () => {
+  it('serves the API, and stops gracefully on SIGTERM keeping acknowledged events', async () => {
+    const db = join(dir, 'a', 'busbar.db');
+    const server = start(['--port', '0', '--storage', db]);
+    const url = await server.url;
+    expect((await (await fetch(`${url}/healthz`)).json()) as unknown).toEqual({ status: 'ok' });
+    expect(
+      (
+        await fetch(`${url}/v1/buses/orders`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).status,
+    ).toBe(200);
+    const published = await fetch(`${url}/v1/buses/orders/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: JSON.stringify({ specversion: '1.0', id: 'e-1', source: '/test', type: 'order.placed', data: { n: 1 } }),
+    });
+    expect(published.status).toBe(200);
+    expect(await published.json()).toEqual({ results: [{ id: 'e-1', status: 'accepted' }] });
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(server.output().stdout).toContain('busbar: stopped');
+
+    const again = start(['--port', '0', '--storage', db]);
+    const url2 = await again.url;
+    const archive = (await (await fetch(`${url2}/v1/buses/orders/events`)).json()) as { events: Array<{ id: string }> };
+    expect(archive.events.map((e) => e.id)).toEqual(['e-1']);
+    again.child.kill('SIGINT');
+    expect(await again.exited).toBe(0);
+  }, 60_000);
+
+  it('rejects bad settings with one line and exit code 2', async () => {
+    const bad = start(['--port', 'abc']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.output().stderr.trim()).toBe('Expected --port to be a port number from 0 to 65535, got "abc" (string)');
+  });
+});
