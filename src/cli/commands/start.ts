@@ -22,7 +22,7 @@ export function registerStartCommand(program: Command): void {
     .action(async (flags: StartFlags) => {
       const settings = resolveStartSettings(flags, process.env);
       const bus = await Busbar.open({ storage: settings.storage, durability: settings.durability });
-      const app = await buildServer(bus);
+      const app = buildServer(bus);
       try {
         await app.listen({ port: settings.port, host: settings.host });
       } catch (err) {
