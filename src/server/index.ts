@@ -11,3 +11,10 @@
  */
 export { buildServer, DEFAULT_MAX_BODY_BYTES, type ServerOptions } from './app.js';
 export { eventsFromRequest } from './cloudevents.js';
+export {
+  WebhookRunner,
+  webhookHandler,
+  type WebhookRunnerOptions,
+  type WebhookHandlerOptions,
+  type WebhookResult,
+} from './webhooks/index.js';

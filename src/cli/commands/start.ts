@@ -1,10 +1,11 @@
 /**
- * `busbar start`: the Busbar server on the embedded SQLite default, until SIGINT or SIGTERM, then a
- * graceful shutdown (stop accepting, finish attempts in flight, close storage).
+ * `busbar start`: the Busbar server on the embedded SQLite default, with webhook delivery, until SIGINT
+ * or SIGTERM, then a graceful shutdown (stop accepting, finish attempts in flight, close storage).
  */
 import type { Command } from 'commander';
 import { Busbar } from '../../busbar.js';
 import { buildServer } from '../../server/index.js';
+import { WebhookRunner } from '../../server/webhooks/index.js';
 import { resolveStartSettings, type StartFlags } from '../start-options.js';
 
 export function registerStartCommand(program: Command): void {
@@ -31,6 +32,9 @@ export function registerStartCommand(program: Command): void {
       }
       const address = app.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : settings.port;
+      // Webhook delivery starts once the API is up and stops before storage closes.
+      const webhooks = new WebhookRunner(bus);
+      webhooks.start();
       process.stdout.write(
         `busbar listening on http://${settings.host}:${port} (storage ${settings.storage}, durability ${settings.durability})\n`,
       );
@@ -43,6 +47,7 @@ export function registerStartCommand(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
       await app.close();
+      await webhooks.stop();
       await bus.close();
       process.stdout.write('busbar: stopped\n');
     });

@@ -30,6 +30,8 @@ export interface DeliveryContext {
 /**
  * Handles one event. Return (or resolve) to acknowledge; throw to retry on the backoff schedule;
  * throw {@link NonRetriableError} to dead-letter at once, {@link RetryAfterError} to retry after a delay.
+ * A handler that speaks HTTP (webhooks) reports the response status by resolving to, or throwing an
+ * error with, a numeric `httpStatus` property; it is kept on the attempt record.
  */
 export type Handler = (event: CloudEvent, context: DeliveryContext) => unknown;
 
@@ -75,6 +77,13 @@ function errorInfo(err: unknown): NonNullable<AttemptRecord['error']> {
     return { message: err.message, code: typeof code === 'string' ? code : null, name: err.name };
   }
   return { message: String(err), code: null, name: null };
+}
+
+/** The `httpStatus` a handler reported through its result or its error, if any. */
+export function httpStatusOf(value: unknown): number | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const status = (value as { httpStatus?: unknown }).httpStatus;
+  return typeof status === 'number' && Number.isInteger(status) ? status : null;
 }
 
 export class Dispatcher {
@@ -229,6 +238,7 @@ export class Dispatcher {
     this.aborts.add(abort);
     let timer: TimerHandle | undefined;
     let failure: unknown;
+    let result: unknown;
     let ok = false;
     const work = Promise.resolve().then(() =>
       this.handler(event, {
@@ -240,7 +250,7 @@ export class Dispatcher {
       }),
     );
     try {
-      await Promise.race([
+      result = await Promise.race([
         work,
         new Promise((_, reject) => {
           timer = clock.setTimer(() => {
@@ -269,7 +279,7 @@ export class Dispatcher {
             ? 'non_retriable'
             : 'error',
       error: ok ? null : errorInfo(failure),
-      httpStatus: null,
+      httpStatus: httpStatusOf(ok ? result : failure),
     };
     await this.finish(sub, d, this.decide(sub, d, ok, failure, now), record);
     // JavaScript cannot stop a handler that ignores its signal: a timed-out one keeps its concurrency

@@ -10,6 +10,7 @@ import { ManualClock } from '../clock.js';
 import type { CloudEvent } from '../events.js';
 import { NonRetriableError, RetryAfterError } from './outcomes.js';
 import type { DeliveryContext } from './dispatcher.js';
+import type { EventLineage } from './archive.js';
 
 const T0 = Date.parse('2026-11-27T00:00:00Z');
 let clock: ManualClock;
@@ -356,6 +357,38 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
       });
     });
 
+    it('records the HTTP status a handler reports through its result or its error', async () => {
+      const outcomes = [
+        () => {
+          throw Object.assign(new Error('bad gateway'), { httpStatus: 502 });
+        },
+        () => {
+          throw new Error('no status');
+        },
+        () => ({ httpStatus: 204 }),
+      ];
+      let calls = 0;
+      bus.consume('pay', () => outcomes[calls++]!());
+      const { results } = await bus.publish('orders', event('order.placed'));
+      const trace = async (): Promise<EventLineage> => (await bus.lineage('orders', results[0]!.id))[0]!;
+      await until(async () => (await trace()).deliveries[0]?.state === 'delivered', 1_000, 100);
+      expect((await trace()).deliveries[0]!.attempts.map((a) => [a.outcome, a.httpStatus])).toEqual([
+        ['error', 502],
+        ['error', null],
+        ['success', 204],
+      ]);
+    });
+
+    it('keeps the HTTP status of a non-retriable failure on the dead letter', async () => {
+      bus.consume('pay', () => {
+        throw Object.assign(new NonRetriableError('gone'), { httpStatus: 410 });
+      });
+      await bus.publish('orders', event('order.placed'));
+      await until(async () => (await bus.stats('pay')).dead === 1);
+      const { deadLetters } = await bus.deadLetters.list('pay');
+      expect(deadLetters[0]).toMatchObject({ reason: 'non_retriable', attempts: [{ httpStatus: 410 }] });
+    });
+
     it('retries after the delay a RetryAfterError asks for', async () => {
       const times: number[] = [];
       bus.consume('pay', () => {
@@ -682,6 +715,22 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
   });
 
   describe('subscriptions and buses', () => {
+    it('tells change listeners about puts, pauses and deletes, until removed', async () => {
+      const seen: string[] = [];
+      const off = bus.onSubscriptionChange(({ kind, subscription }) => {
+        seen.push(`${kind} ${subscription.name} ${subscription.paused}`);
+      });
+      await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['a'] } });
+      await bus.pause('s');
+      await bus.deleteSubscription('s');
+      await bus.putSubscription('t', { bus: 'orders', pattern: { type: ['a'] } });
+      await bus.deleteBus('orders');
+      off();
+      await bus.putBus('orders');
+      await bus.putSubscription('u', { bus: 'orders', pattern: { type: ['a'] } });
+      expect(seen).toEqual(['put s false', 'put s true', 'delete s true', 'put t false', 'delete t false']);
+    });
+
     it('updates a subscription without losing its queue, lists and deletes', async () => {
       await bus.putSubscription('s', { bus: 'orders', pattern: { type: ['a'] } });
       await bus.publish('orders', event('a'));

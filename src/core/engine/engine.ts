@@ -32,6 +32,7 @@ import type { EngineHooks } from './hooks.js';
 import { lineage, queryArchive, type ArchivePage, type ArchiveQueryInput, type EventLineage } from './archive.js';
 import { checkConsumerOptions, parseEventText, safe } from './checks.js';
 import { PullConsumers } from './pull.js';
+import { validateTarget } from './targets.js';
 
 /** Options of {@link Engine.start}. */
 export interface EngineOptions {
@@ -71,6 +72,15 @@ export interface SubscriptionInput {
   delivery?: DeliveryPolicyInput;
 }
 
+/**
+ * A subscription change, as told to {@link Engine.onSubscriptionChange} listeners: `put` after a
+ * create, update, pause or resume (with the new record), `delete` after a delete (with the last one).
+ */
+export interface SubscriptionChange {
+  readonly kind: 'put' | 'delete';
+  readonly subscription: SubscriptionRecord;
+}
+
 /** The result of a publish: one entry per event, in order. */
 export interface PublishResult {
   readonly results: ReadonlyArray<{ readonly id: string; readonly status: 'accepted' | 'duplicate' }>;
@@ -100,6 +110,7 @@ export class Engine {
   private maintenance: TimerHandle | undefined;
   private closed = false;
   private readonly hooks: EngineHooks;
+  private readonly changeListeners = new Set<(change: SubscriptionChange) => void>();
   /** Dead-letter queues: list, inspect, delete, redrive. */
   readonly deadLetters: DeadLetters;
   /** Pull consumers in other processes: receive, ack, nack, extend by receipt. */
@@ -214,7 +225,11 @@ export class Engine {
     for (const sub of this.subscriptionsOf(name)) await this.stopConsumer(sub.name);
     await this.storage(() => this.driver.deleteBus(name));
     this.buses.delete(name);
-    for (const sub of [...this.subs.values()]) if (sub.bus === name) this.subs.delete(sub.name);
+    for (const sub of [...this.subs.values()]) {
+      if (sub.bus !== name) continue;
+      this.subs.delete(sub.name);
+      this.changed('delete', sub);
+    }
   }
 
   // ---- subscriptions -----------------------------------------------------------------------
@@ -233,13 +248,7 @@ export class Engine {
     const bus = this.requireBus(checkName('bus', input.bus));
     validatePattern(input.pattern);
     const pattern = typeof input.pattern === 'string' ? input.pattern : JSON.stringify(input.pattern);
-    const target = input.target ?? { type: 'handler' };
-    if (typeof target !== 'object' || target === null || Array.isArray(target) || typeof target['type'] !== 'string') {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `Expected \`target\` to be an object with a string \`type\`, got ${describeValue(target)}`,
-      );
-    }
+    const target = validateTarget(input.target ?? { type: 'handler' });
     const existing = this.subs.get(name);
     if (existing && existing.bus !== input.bus) {
       throw new BusError(
@@ -262,6 +271,7 @@ export class Engine {
     this.subs.set(name, record);
     bus.index.add(name, pattern);
     this.wake(name);
+    this.changed('put', record);
     return record;
   }
 
@@ -299,6 +309,7 @@ export class Engine {
       }
       this.subs.delete(name);
       await this.stopConsumer(name);
+      this.changed('delete', sub);
     });
   }
 
@@ -325,6 +336,7 @@ export class Engine {
     await this.storage(() => this.driver.putSubscription(record));
     this.subs.set(name, record);
     if (!paused) this.wake(name);
+    this.changed('put', record);
     return record;
   }
 
@@ -463,6 +475,35 @@ export class Engine {
     if (d === undefined || (which !== undefined && d !== which)) return which?.stop(this.options.shutdownGraceMs);
     this.consumers.delete(name);
     await d.stop(this.options.shutdownGraceMs);
+  }
+
+  /**
+   * Calls `listener` after every stored subscription change made through this instance (put, pause,
+   * resume, delete, and a bus's subscriptions deleted with it); the webhook runner follows these. A
+   * listener that throws is reported to `onError`. Returns a function that removes the listener.
+   * @example
+   * ```ts
+   * const off = bus.onSubscriptionChange(({ kind, subscription }) => console.log(kind, subscription.name));
+   * off();
+   * ```
+   */
+  onSubscriptionChange(listener: (change: SubscriptionChange) => void): () => void {
+    if (typeof listener !== 'function') {
+      throw new BusError('INVALID_ARGUMENT', `Expected \`listener\` to be a function, got ${describeValue(listener)}`);
+    }
+    const entry = (change: SubscriptionChange): void => listener(change); // the same listener may register twice
+    this.changeListeners.add(entry);
+    return () => void this.changeListeners.delete(entry);
+  }
+
+  private changed(kind: SubscriptionChange['kind'], subscription: SubscriptionRecord): void {
+    for (const listener of [...this.changeListeners]) {
+      try {
+        listener({ kind, subscription });
+      } catch (err) {
+        this.options.onError(err);
+      }
+    }
   }
 
   // ---- archive and lineage -----------------------------------------------------------------

@@ -1,0 +1,201 @@
+/**
+ * `webhookHandler(target)`: a {@link Handler} that POSTs each event to a webhook target in CloudEvents
+ * HTTP binding form, signed per Standard Webhooks, and turns the response into the engine's outcomes.
+ * Global `fetch` and Web Crypto only (no `node:` imports).
+ */
+import type { DeliveryContext, Handler } from '../../core/engine/dispatcher.js';
+import { NonRetriableError, RetryAfterError } from '../../core/engine/outcomes.js';
+import type { WebhookTarget } from '../../core/engine/targets.js';
+import type { CloudEvent } from '../../core/events.js';
+import { importSigningKey, sign } from './signing.js';
+import { TokenBucket, sleep } from './rate.js';
+
+/** Options of {@link webhookHandler}. */
+export interface WebhookHandlerOptions {
+  /** Request timeout when the target sets none. @default 30000 (pass the subscription's `delivery.timeoutMs`) */
+  readonly timeoutMs?: number;
+  /** The clock for `webhook-timestamp` and the rate limit, in ms. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** What a successful delivery resolves to; the dispatcher records `httpStatus` on the attempt. */
+export interface WebhookResult {
+  readonly httpStatus: number;
+}
+
+/** A failed webhook request; `httpStatus` is null when no response came (connection error, timeout). */
+export type WebhookError = Error & { readonly httpStatus: number | null; readonly code?: string };
+
+const EXCERPT_CHARS = 200;
+/** Bytes of a response body read for the error message; the rest is discarded. */
+const READ_BYTES = 1024;
+
+/** The first KiB of a response body, as text; the rest of the body is cancelled so the socket is freed. */
+async function bodyExcerpt(res: Response): Promise<string> {
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < READ_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } catch {
+    // A body cut short still leaves the status to report.
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all.subarray(0, READ_BYTES)).replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * RFC 9110 §10.2.3: `Retry-After` is either delay-seconds or an HTTP-date. Returns ms from `now`, or
+ * null when the value is neither.
+ * @example `parseRetryAfter('120', Date.now()) // 120000`
+ */
+export function parseRetryAfter(value: string | null, now: number): number | null {
+  if (value === null) return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+function withStatus<E extends Error>(err: E, httpStatus: number | null, code?: string): E & WebhookError {
+  return Object.assign(err, code === undefined ? { httpStatus } : { httpStatus, code });
+}
+
+/** Turns a response into the handler's outcome: a result for 2xx, otherwise the error to throw. */
+export async function classifyResponse(res: Response, now: number): Promise<WebhookResult> {
+  const status = res.status;
+  if (status >= 200 && status < 300) {
+    void res.body?.cancel().catch(() => undefined);
+    return { httpStatus: status };
+  }
+  const excerpt = (await bodyExcerpt(res)).slice(0, EXCERPT_CHARS);
+  const message = `webhook answered ${status}${excerpt === '' ? '' : `: ${excerpt}`}`;
+  if (status === 429 || status === 503) {
+    const delay = parseRetryAfter(res.headers.get('retry-after'), now);
+    if (delay !== null) throw withStatus(new RetryAfterError(delay, message), status);
+  }
+  if (status === 408 || status === 429 || status >= 500) throw withStatus(new Error(message), status);
+  // Redirects are not followed (the target URL is the contract), so a 3xx fails like a 4xx.
+  throw withStatus(new NonRetriableError(message), status);
+}
+
+/** CloudEvents HTTP binding §3.1.3.2: space, `"`, `%` and anything outside printable ASCII are %-encoded. */
+function headerValue(value: unknown): string {
+  const text = typeof value === 'string' ? value : String(value);
+  return text.replace(/[^\x21-\x7e]|["%]/gu, (c) => encodeURIComponent(c));
+}
+
+function isJsonType(contentType: string): boolean {
+  return /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType);
+}
+
+/** The request body and headers of one event in the target's mode. */
+export function encodeEvent(
+  event: CloudEvent,
+  mode: WebhookTarget['mode'],
+): { body: Uint8Array<ArrayBuffer>; headers: Headers } {
+  const encoder = new TextEncoder();
+  const headers = new Headers();
+  if (typeof event['traceparent'] === 'string') headers.set('traceparent', event['traceparent']);
+  if (mode === 'structured') {
+    headers.set('content-type', 'application/cloudevents+json; charset=utf-8');
+    return { body: encoder.encode(JSON.stringify(event)), headers };
+  }
+  for (const [name, value] of Object.entries(event)) {
+    if (name === 'data' || name === 'data_base64' || name === 'datacontenttype' || value === undefined) continue;
+    headers.set(`ce-${name}`, headerValue(value));
+  }
+  const declared = typeof event.datacontenttype === 'string' ? event.datacontenttype : undefined;
+  let body: Uint8Array<ArrayBuffer>;
+  if (typeof event['data_base64'] === 'string') {
+    body = Uint8Array.from(atob(event['data_base64']), (c) => c.charCodeAt(0));
+    headers.set('content-type', declared ?? 'application/octet-stream');
+  } else {
+    const contentType = declared ?? 'application/json';
+    const data = event.data;
+    body =
+      data === undefined
+        ? new Uint8Array(0)
+        : encoder.encode(typeof data === 'string' && !isJsonType(contentType) ? data : JSON.stringify(data));
+    headers.set('content-type', contentType);
+  }
+  return { body, headers };
+}
+
+/**
+ * A handler that delivers events to `target` by HTTP POST. 2xx acknowledges (resolving to
+ * `{ httpStatus }`); 429/503 with `Retry-After` retry after that delay; 408, 429, 5xx, connection
+ * errors and timeouts retry on the backoff schedule; other statuses dead-letter at once. Errors carry
+ * `httpStatus` and a body excerpt of at most 200 characters.
+ *
+ * @example
+ * ```ts
+ * const target = validateTarget({ type: 'webhook', url: 'https://example.com/hook' }) as WebhookTarget;
+ * bus.consume('to-crm', webhookHandler(target, { timeoutMs: 10_000 }));
+ * ```
+ */
+export function webhookHandler(target: WebhookTarget, options: WebhookHandlerOptions = {}): Handler {
+  const now = options.now ?? Date.now;
+  const timeoutMs = target.timeoutMs ?? options.timeoutMs ?? 30_000;
+  const mode = target.mode ?? 'binary';
+  const key = target.secret === undefined ? null : importSigningKey(target.secret);
+  const bucket = target.ratePerSec === undefined ? null : new TokenBucket(target.ratePerSec, now);
+
+  return async (event: CloudEvent, context: DeliveryContext): Promise<WebhookResult> => {
+    if (bucket !== null) {
+      const wait = bucket.reserve();
+      if (wait > 0) {
+        try {
+          await sleep(wait, context.signal);
+        } catch (err) {
+          bucket.refund();
+          throw err;
+        }
+      }
+    }
+    const { body, headers } = encodeEvent(event, mode);
+    if (key !== null) {
+      // Standard Webhooks: the id stays the same on every retry of this delivery, for receiver-side dedupe.
+      const id = `dlv_${context.deliveryId}`;
+      const timestamp = Math.floor(now() / 1000);
+      headers.set('webhook-id', id);
+      headers.set('webhook-timestamp', String(timestamp));
+      headers.set('webhook-signature', await sign(await key, id, timestamp, body));
+    }
+    const timeout = AbortSignal.timeout(timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(target.url, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.any([context.signal, timeout]),
+      });
+    } catch (err) {
+      // The attempt's own signal (the engine's timeout or shutdown) explains itself.
+      if (context.signal.aborted) throw context.signal.reason;
+      if (timeout.aborted) {
+        throw withStatus(new Error(`webhook timed out after ${timeoutMs} ms`, { cause: err }), null, 'TIMEOUT');
+      }
+      const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+      const code = typeof cause?.code === 'string' ? cause.code : undefined;
+      const detail = typeof cause?.message === 'string' ? cause.message : (err as Error).message;
+      throw withStatus(new Error(`webhook request failed: ${detail}`, { cause: err }), null, code);
+    }
+    return classifyResponse(res, now());
+  };
+}
