@@ -13,6 +13,7 @@ import { subscriptionRoutes } from './routes/subscriptions.js';
 import { pullRoutes } from './routes/pull.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { replayRoutes } from './routes/replays.js';
+import { patternRoutes } from './routes/patterns.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -132,7 +133,15 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
     }
   });
 
-  for (const routes of [busRoutes, eventRoutes, subscriptionRoutes, pullRoutes, deadLetterRoutes, replayRoutes]) {
+  for (const routes of [
+    busRoutes,
+    eventRoutes,
+    subscriptionRoutes,
+    pullRoutes,
+    deadLetterRoutes,
+    replayRoutes,
+    patternRoutes,
+  ]) {
     routes(app, { bus });
   }
   return app;
