@@ -40,9 +40,9 @@ describe('POST /v1/test-pattern', () => {
       },
     });
     const event = await post({ pattern: { type: ['x'] }, event: '{"type": ' });
-    expect([event.statusCode, (event.json() as { error: { code: string } }).error.code]).toEqual([400, 'INVALID_JSON']);
+    expect([event.statusCode, event.json<{ error: { code: string } }>().error.code]).toEqual([400, 'INVALID_JSON']);
     const missing = await post({ pattern: { type: ['x'] } });
-    expect((missing.json() as { error: { message: string } }).error.message).toBe(
+    expect(missing.json<{ error: { message: string } }>().error.message).toBe(
       'Expected `event` to be an object or JSON text, got undefined',
     );
   });
