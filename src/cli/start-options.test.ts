@@ -8,12 +8,19 @@ describe('resolveStartSettings', () => {
       host: '127.0.0.1',
       storage: './.busbar/busbar.db',
       durability: 'full',
+      apiKeys: [],
     });
   });
 
   it('prefers options over environment variables over defaults', () => {
-    const env = { BUSBAR_PORT: '5000', BUSBAR_HOST: '0.0.0.0', BUSBAR_STORAGE: 'memory', BUSBAR_DURABILITY: 'normal' };
-    expect(resolveStartSettings({}, env)).toEqual({
+    const env = {
+      BUSBAR_PORT: '5000',
+      BUSBAR_HOST: '0.0.0.0',
+      BUSBAR_STORAGE: 'memory',
+      BUSBAR_DURABILITY: 'normal',
+      BUSBAR_API_KEYS: 'a-key-of-16-chars=admin',
+    };
+    expect(resolveStartSettings({}, env)).toMatchObject({
       port: 5000,
       host: '0.0.0.0',
       storage: 'memory',
@@ -35,6 +42,24 @@ describe('resolveStartSettings', () => {
     );
     expect(() => resolveStartSettings({ data: 'a', storage: 'b' }, {})).toThrow(
       'Expected at most one of --data and --storage, got both',
+    );
+  });
+
+  it('refuses a reachable address without API keys, and parses keys with scopes', () => {
+    expect(() => resolveStartSettings({ host: '0.0.0.0' }, {})).toThrow(
+      /^Refusing to listen on 0.0.0.0 without API keys/,
+    );
+    const settings = resolveStartSettings(
+      { host: '0.0.0.0' },
+      { BUSBAR_API_KEYS: 'shop-key-0123456789=publish:orders,consume:inv-*; ops-key-0123456789=admin' },
+    );
+    expect(settings.apiKeys).toEqual([
+      { key: 'shop-key-0123456789', scopes: ['publish:orders', 'consume:inv-*'] },
+      { key: 'ops-key-0123456789', scopes: ['admin'] },
+    ]);
+    expect(() => resolveStartSettings({}, { BUSBAR_API_KEYS: 'short=admin' })).toThrow(/at least 16 characters/);
+    expect(() => resolveStartSettings({}, { BUSBAR_API_KEYS: 'a-key-of-16-chars=root' })).toThrow(
+      'Expected an API key scope to be admin, publish:<bus> or consume:<subscription>, got "root"',
     );
   });
 });

@@ -4,6 +4,7 @@
  */
 import { BusError, describeValue } from '../core/errors.js';
 import { DEFAULT_STORAGE } from '../busbar.js';
+import { isLoopback, parseApiKeys, type ApiKey } from '../server/auth.js';
 
 /** Resolved `busbar start` settings. */
 export interface StartSettings {
@@ -15,6 +16,8 @@ export interface StartSettings {
   readonly storage: string;
   /** @default 'full' (`BUSBAR_DURABILITY`) */
   readonly durability: 'full' | 'normal';
+  /** From `BUSBAR_API_KEYS` only (never the command line, where other users could read them). @default [] */
+  readonly apiKeys: readonly ApiKey[];
 }
 
 /** What the command line gave (strings as typed). */
@@ -54,5 +57,13 @@ export function resolveStartSettings(
     DEFAULT_STORAGE;
   const durability = flags.durability ?? env('BUSBAR_DURABILITY') ?? 'full';
   if (durability !== 'full' && durability !== 'normal') fail('--durability', '"full" or "normal"', durability);
-  return Object.freeze({ port, host, storage, durability });
+  const apiKeys = parseApiKeys(env('BUSBAR_API_KEYS') ?? '');
+  // Like Redis's protected mode: an open API is fine on loopback, never on a reachable address.
+  if (apiKeys.length === 0 && !isLoopback(host)) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `Refusing to listen on ${host} without API keys: set BUSBAR_API_KEYS (for example "<key of 16+ characters>=admin"), or listen on 127.0.0.1`,
+    );
+  }
+  return Object.freeze({ port, host, storage, durability, apiKeys });
 }

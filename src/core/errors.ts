@@ -21,6 +21,8 @@ export const ErrorCodes = {
     description: 'A request body has a content type the route does not accept.',
   },
   INVALID_ARGUMENT: { status: 400, description: 'An option or argument has the wrong type or is out of range.' },
+  UNAUTHORIZED: { status: 401, description: 'The request has no valid API key (`Authorization: Bearer <key>`).' },
+  FORBIDDEN: { status: 403, description: 'The API key is valid but lacks the scope the request needs.' },
   NOT_FOUND: { status: 404, description: 'The named bus, subscription, dead letter, event or replay does not exist.' },
   CONFLICT: {
     status: 409,

@@ -14,6 +14,7 @@ import { pullRoutes } from './routes/pull.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { replayRoutes } from './routes/replays.js';
 import { patternRoutes } from './routes/patterns.js';
+import { authenticator, type ApiKey } from './auth.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -34,6 +35,8 @@ export interface ServerOptions {
    * @default false
    */
   logger?: boolean;
+  /** API keys with scopes; none means the API is open (see auth.ts). @default [] */
+  apiKeys?: readonly ApiKey[];
 }
 
 /** The default of {@link ServerOptions.maxBodyBytes}. */
@@ -119,6 +122,17 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  if (options.apiKeys !== undefined && options.apiKeys.length > 0) {
+    const check = authenticator(options.apiKeys);
+    app.addHook('onRequest', (request, _reply, done) => {
+      try {
+        check(request);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    });
+  }
 
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

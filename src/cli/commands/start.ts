@@ -23,7 +23,7 @@ export function registerStartCommand(program: Command): void {
     .action(async (flags: StartFlags) => {
       const settings = resolveStartSettings(flags, process.env);
       const bus = await Busbar.open({ storage: settings.storage, durability: settings.durability });
-      const app = buildServer(bus);
+      const app = buildServer(bus, { apiKeys: settings.apiKeys });
       try {
         await app.listen({ port: settings.port, host: settings.host });
       } catch (err) {
@@ -36,7 +36,8 @@ export function registerStartCommand(program: Command): void {
       const webhooks = new WebhookRunner(bus);
       webhooks.start();
       process.stdout.write(
-        `busbar listening on http://${settings.host}:${port} (storage ${settings.storage}, durability ${settings.durability})\n`,
+        `busbar listening on http://${settings.host}:${port} (storage ${settings.storage}, durability ${settings.durability}, ` +
+          `${settings.apiKeys.length === 0 ? 'no API keys: open to local clients' : `${settings.apiKeys.length} API keys`})\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
