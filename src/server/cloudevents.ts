@@ -28,23 +28,28 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 }
 
-/** §3.1.3.2: header values are percent-encoded; a malformed escape is an invalid event. */
-function headerValue(name: string, raw: string | string[] | undefined): string {
+/**
+ * §3.1.3.2: header values are percent-encoded. Decoding is lenient: valid `%XX` escapes of UTF-8 are
+ * decoded and anything else (a bare `%`, as the official JavaScript SDK sends for "50% off") is kept
+ * as it came, so that events from senders that do not encode still arrive intact.
+ */
+function headerValue(raw: string | string[] | undefined): string {
   const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
-  try {
-    return decodeURIComponent(value);
-  } catch (err) {
-    throw new BusError('INVALID_EVENT', `Expected header \`${name}\` to be percent-encoded text, got "${value}"`, {
-      cause: err,
-    });
-  }
+  if (!value.includes('%')) return value;
+  return value.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
 }
 
 /** Binary mode (§3.1): attributes from `ce-*` headers, `content-type` as `datacontenttype`, the body as data. */
 function binaryEvent(headers: IncomingHttpHeaders, body: unknown): Record<string, unknown> {
   const event: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(headers)) {
-    if (name.startsWith('ce-') && name.length > 3) event[name.slice(3)] = headerValue(name, raw);
+    if (name.startsWith('ce-') && name.length > 3) event[name.slice(3)] = headerValue(raw);
   }
   const contentType = headers['content-type'];
   if (contentType !== undefined) event['datacontenttype'] = contentType;
