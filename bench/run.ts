@@ -10,6 +10,7 @@ import { machine } from './lib.js';
 const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   patterns: () => import('./patterns.js'),
   engine: () => import('./engine.js'),
+  http: () => import('./http.js'),
 };
 
 function parseArgs(argv: string[]): { suite: string | undefined; json: boolean; args: Record<string, string | true> } {
