@@ -1,14 +1,59 @@
 /**
  * `webhookHandler(target)`: a {@link Handler} that POSTs each event to a webhook target in CloudEvents
  * HTTP binding form, signed per Standard Webhooks, and turns the response into the engine's outcomes.
- * Global `fetch` and Web Crypto only (no `node:` imports).
+ * Requests go through node:http(s) with keep-alive agents: global fetch (undici) showed a p99 of
+ * ~200 ms on loopback at 1,000 requests/s, several times that of node:http in the same test.
  */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
 import type { DeliveryContext, Handler } from '../../core/engine/dispatcher.js';
 import { NonRetriableError, RetryAfterError } from '../../core/engine/outcomes.js';
 import type { WebhookTarget } from '../../core/engine/targets.js';
 import type { CloudEvent } from '../../core/events.js';
 import { importSigningKey, sign } from './signing.js';
 import { TokenBucket, sleep } from './rate.js';
+
+/** Keep-alive connections shared by every webhook target of the process. */
+const agents = {
+  http: new HttpAgent({ keepAlive: true, maxSockets: 64 }),
+  https: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
+};
+
+/**
+ * POSTs `body` and resolves with the answer as a Fetch `Response` (redirects are not followed).
+ * Failures reject like fetch's: an error whose `cause` carries the system error (`ECONNREFUSED`...).
+ */
+function post(url: string, headers: Headers, body: string | Uint8Array, signal: AbortSignal): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const secure = target.protocol === 'https:';
+    const req = (secure ? httpsRequest : httpRequest)(
+      target,
+      { method: 'POST', headers: Object.fromEntries(headers), agent: secure ? agents.https : agents.http, signal },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status > 599) {
+          res.resume();
+          reject(new Error('fetch failed', { cause: new Error(`unexpected HTTP status ${status}`) }));
+          return;
+        }
+        const answer = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value !== undefined) answer.set(name, Array.isArray(value) ? value.join(', ') : value);
+        }
+        // RFC 9110 §15.3.5, §15.4.5: these statuses have no content.
+        const empty = status === 204 || status === 205 || status === 304;
+        if (empty) res.resume();
+        resolve(
+          new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, headers: answer }),
+        );
+      },
+    );
+    req.on('error', (err) => reject(new Error('fetch failed', { cause: err })));
+    req.end(body);
+  });
+}
 
 /** Options of {@link webhookHandler}. */
 export interface WebhookHandlerOptions {
@@ -175,26 +220,32 @@ export function webhookHandler(target: WebhookTarget, options: WebhookHandlerOpt
       headers.set('webhook-timestamp', String(timestamp));
       headers.set('webhook-signature', await sign(await key, id, timestamp, body));
     }
-    const timeout = AbortSignal.timeout(timeoutMs);
+    // One controller for both the attempt's signal and the request timeout (AbortSignal.any and
+    // AbortSignal.timeout cost a lot per request on Node 20 and showed in the latency tail).
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, timeoutMs);
+    const forward = (): void => abort.abort();
+    context.signal.addEventListener('abort', forward, { once: true });
     let res: Response;
     try {
-      res = await fetch(target.url, {
-        method: 'POST',
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.any([context.signal, timeout]),
-      });
+      res = await post(target.url, headers, body, abort.signal);
     } catch (err) {
       // The attempt's own signal (the engine's timeout or shutdown) explains itself.
       if (context.signal.aborted) throw context.signal.reason;
-      if (timeout.aborted) {
+      if (timedOut) {
         throw withStatus(new Error(`webhook timed out after ${timeoutMs} ms`, { cause: err }), null, 'TIMEOUT');
       }
       const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
       const code = typeof cause?.code === 'string' ? cause.code : undefined;
       const detail = typeof cause?.message === 'string' ? cause.message : (err as Error).message;
       throw withStatus(new Error(`webhook request failed: ${detail}`, { cause: err }), null, code);
+    } finally {
+      clearTimeout(timer);
+      context.signal.removeEventListener('abort', forward);
     }
     return classifyResponse(res, now());
   };
