@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { isBusError } from '../core/errors.js';
 import { registerPatternCommands } from './commands/pattern.js';
 import { registerStartCommand } from './commands/start.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../version.js';
 
 const EXIT_FAILURE = 1;
 const EXIT_INVALID = 2;

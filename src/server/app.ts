@@ -15,6 +15,8 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import { replayRoutes } from './routes/replays.js';
 import { patternRoutes } from './routes/patterns.js';
 import { authenticator, type ApiKey } from './auth.js';
+import { collectRoutes, openApiDocument } from './openapi.js';
+import { packageVersion } from '../version.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -134,6 +136,7 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
     });
   }
 
+  const registered = collectRoutes(app);
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     try {
@@ -146,6 +149,9 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
       return reply.status(503).send({ status: 'unavailable', ...errorBody(error) });
     }
   });
+
+  let document: Record<string, unknown> | undefined;
+  app.get('/v1/openapi.json', () => (document ??= openApiDocument(registered, packageVersion())));
 
   for (const routes of [
     busRoutes,

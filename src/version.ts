@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The `version` of Busbar's package.json, found by walking up from this file, so it works from
- * `src/cli/` (tests) and from `dist/src/cli/` (the built binary) alike.
+ * `src/` (tests) and from `dist/src/` (the built binary) alike.
  *
  * @example
  * ```ts
