@@ -9,6 +9,7 @@ describe('resolveStartSettings', () => {
       storage: './.busbar/busbar.db',
       durability: 'full',
       apiKeys: [],
+      allowPrivateTargets: true,
     });
   });
 
@@ -60,6 +61,17 @@ describe('resolveStartSettings', () => {
     expect(() => resolveStartSettings({}, { BUSBAR_API_KEYS: 'short=admin' })).toThrow(/at least 16 characters/);
     expect(() => resolveStartSettings({}, { BUSBAR_API_KEYS: 'a-key-of-16-chars=root' })).toThrow(
       'Expected an API key scope to be admin, publish:<bus> or consume:<subscription>, got "root"',
+    );
+  });
+
+  it('allows private webhook targets only on loopback unless told', () => {
+    const keys = { BUSBAR_API_KEYS: 'a-key-of-16-chars=admin' };
+    expect(resolveStartSettings({ host: '0.0.0.0' }, keys).allowPrivateTargets).toBe(false);
+    expect(
+      resolveStartSettings({ host: '0.0.0.0' }, { ...keys, BUSBAR_ALLOW_PRIVATE_TARGETS: 'true' }).allowPrivateTargets,
+    ).toBe(true);
+    expect(() => resolveStartSettings({}, { BUSBAR_ALLOW_PRIVATE_TARGETS: 'yes' })).toThrow(
+      'Expected BUSBAR_ALLOW_PRIVATE_TARGETS to be "true" or "false", got "yes" (string)',
     );
   });
 });

@@ -18,6 +18,11 @@ export interface StartSettings {
   readonly durability: 'full' | 'normal';
   /** From `BUSBAR_API_KEYS` only (never the command line, where other users could read them). @default [] */
   readonly apiKeys: readonly ApiKey[];
+  /**
+   * Whether webhooks may reach loopback, private and link-local addresses.
+   * @default true when listening on loopback, else false (`BUSBAR_ALLOW_PRIVATE_TARGETS`)
+   */
+  readonly allowPrivateTargets: boolean;
 }
 
 /** What the command line gave (strings as typed). */
@@ -65,5 +70,10 @@ export function resolveStartSettings(
       `Refusing to listen on ${host} without API keys: set BUSBAR_API_KEYS (for example "<key of 16+ characters>=admin"), or listen on 127.0.0.1`,
     );
   }
-  return Object.freeze({ port, host, storage, durability, apiKeys });
+  const allowText = env('BUSBAR_ALLOW_PRIVATE_TARGETS');
+  if (allowText !== undefined && allowText !== 'true' && allowText !== 'false') {
+    fail('BUSBAR_ALLOW_PRIVATE_TARGETS', '"true" or "false"', allowText);
+  }
+  const allowPrivateTargets = allowText === undefined ? isLoopback(host) : allowText === 'true';
+  return Object.freeze({ port, host, storage, durability, apiKeys, allowPrivateTargets });
 }

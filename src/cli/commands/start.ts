@@ -33,7 +33,7 @@ export function registerStartCommand(program: Command): void {
       const address = app.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : settings.port;
       // Webhook delivery starts once the API is up and stops before storage closes.
-      const webhooks = new WebhookRunner(bus);
+      const webhooks = new WebhookRunner(bus, { handler: { allowPrivateTargets: settings.allowPrivateTargets } });
       webhooks.start();
       process.stdout.write(
         `busbar listening on http://${settings.host}:${port} (storage ${settings.storage}, durability ${settings.durability}, ` +

@@ -13,6 +13,7 @@ import type { WebhookTarget } from '../../core/engine/targets.js';
 import type { CloudEvent } from '../../core/events.js';
 import { importSigningKey, sign } from './signing.js';
 import { TokenBucket, sleep } from './rate.js';
+import { PrivateTargetError, isPrivateAddress, publicOnlyLookup } from './addresses.js';
 
 /** Keep-alive connections shared by every webhook target of the process. */
 const agents = {
@@ -24,13 +25,32 @@ const agents = {
  * POSTs `body` and resolves with the answer as a Fetch `Response` (redirects are not followed).
  * Failures reject like fetch's: an error whose `cause` carries the system error (`ECONNREFUSED`...).
  */
-function post(url: string, headers: Headers, body: string | Uint8Array, signal: AbortSignal): Promise<Response> {
+function post(
+  url: string,
+  headers: Headers,
+  body: string | Uint8Array,
+  signal: AbortSignal,
+  allowPrivate: boolean,
+): Promise<Response> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const secure = target.protocol === 'https:';
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    // An IP literal is connected to without a lookup, so it is checked here; names in `lookup`.
+    if (!allowPrivate && isPrivateAddress(host)) {
+      reject(new PrivateTargetError(host, host));
+      return;
+    }
     const req = (secure ? httpsRequest : httpRequest)(
       target,
-      { method: 'POST', headers: Object.fromEntries(headers), agent: secure ? agents.https : agents.http, signal },
+      {
+        method: 'POST',
+        headers: Object.fromEntries(headers),
+        // Private checks need a fresh lookup per connection, so such requests skip the shared pool.
+        agent: allowPrivate ? (secure ? agents.https : agents.http) : false,
+        signal,
+        ...(allowPrivate ? {} : { lookup: publicOnlyLookup }),
+      },
       (res) => {
         const status = res.statusCode ?? 0;
         if (status < 200 || status > 599) {
@@ -50,7 +70,9 @@ function post(url: string, headers: Headers, body: string | Uint8Array, signal: 
         );
       },
     );
-    req.on('error', (err) => reject(new Error('fetch failed', { cause: err })));
+    req.on('error', (err) =>
+      reject(err instanceof PrivateTargetError ? err : new Error('fetch failed', { cause: err })),
+    );
     req.end(body);
   });
 }
@@ -61,6 +83,11 @@ export interface WebhookHandlerOptions {
   readonly timeoutMs?: number;
   /** The clock for `webhook-timestamp` and the rate limit, in ms. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Deliver to loopback, private and link-local addresses. `busbar start` allows them only when the
+   * server itself listens on loopback. @default true
+   */
+  readonly allowPrivateTargets?: boolean;
 }
 
 /** What a successful delivery resolves to; the dispatcher records `httpStatus` on the attempt. */
@@ -195,6 +222,7 @@ export function encodeEvent(
 export function webhookHandler(target: WebhookTarget, options: WebhookHandlerOptions = {}): Handler {
   const now = options.now ?? Date.now;
   const timeoutMs = target.timeoutMs ?? options.timeoutMs ?? 30_000;
+  const allowPrivate = options.allowPrivateTargets ?? true;
   const mode = target.mode ?? 'binary';
   const key = target.secret === undefined ? null : importSigningKey(target.secret);
   const bucket = target.ratePerSec === undefined ? null : new TokenBucket(target.ratePerSec, now);
@@ -232,8 +260,11 @@ export function webhookHandler(target: WebhookTarget, options: WebhookHandlerOpt
     context.signal.addEventListener('abort', forward, { once: true });
     let res: Response;
     try {
-      res = await post(target.url, headers, body, abort.signal);
+      res = await post(target.url, headers, body, abort.signal, allowPrivate);
     } catch (err) {
+      // A refused address is the target's configuration, not a passing failure: no retries.
+      if (err instanceof PrivateTargetError)
+        throw withStatus(new NonRetriableError(err.message, { cause: err }), null, err.code);
       // The attempt's own signal (the engine's timeout or shutdown) explains itself.
       if (context.signal.aborted) throw context.signal.reason;
       if (timedOut) {
