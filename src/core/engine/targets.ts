@@ -17,8 +17,11 @@ export interface WebhookTarget {
   readonly url: string;
   /** CloudEvents HTTP binding mode. @default 'binary' */
   readonly mode: 'binary' | 'structured';
-  /** Standard Webhooks signing secret, `whsec_<base64 of at least 16 bytes>`; unsigned without it. */
-  readonly secret?: string;
+  /**
+   * Standard Webhooks signing secret, `whsec_<base64 of at least 16 bytes>`, or up to five during a
+   * rotation (every request then carries one signature per secret); unsigned without it.
+   */
+  readonly secret?: string | readonly string[];
   /** Per-request timeout (1..900000). @default the subscription's `delivery.timeoutMs` */
   readonly timeoutMs?: number;
   /** Requests in flight at once (1..1000). @default the subscription's `delivery.concurrency` */
@@ -70,8 +73,15 @@ function checkWebhook(target: Record<string, unknown>): WebhookTarget {
   const mode = target['mode'] ?? 'binary';
   if (mode !== 'binary' && mode !== 'structured') fail('target.mode', '"binary" or "structured"', mode);
   const secret = target['secret'];
-  if (secret !== undefined && (typeof secret !== 'string' || secretKey(secret) === null)) {
-    fail('target.secret', '"whsec_" followed by the base64 of at least 16 bytes', secret);
+  if (secret !== undefined) {
+    const list: unknown[] = Array.isArray(secret) ? secret : [secret];
+    if (list.length === 0 || list.length > 5)
+      fail('target.secret', 'one secret or a list of 1 to 5 during a rotation', secret);
+    for (const s of list) {
+      if (typeof s !== 'string' || secretKey(s) === null) {
+        fail('target.secret', '"whsec_" followed by the base64 of at least 16 bytes', s);
+      }
+    }
   }
   optionalInteger(target, 'timeoutMs', 1, 900_000);
   optionalInteger(target, 'concurrency', 1, 1_000);

@@ -224,7 +224,10 @@ export function webhookHandler(target: WebhookTarget, options: WebhookHandlerOpt
   const timeoutMs = target.timeoutMs ?? options.timeoutMs ?? 30_000;
   const allowPrivate = options.allowPrivateTargets ?? true;
   const mode = target.mode ?? 'binary';
-  const key = target.secret === undefined ? null : importSigningKey(target.secret);
+  // Several secrets during a rotation: one signature each, space-separated (Standard Webhooks).
+  const secrets =
+    target.secret === undefined ? [] : typeof target.secret === 'string' ? [target.secret] : target.secret;
+  const keys = secrets.length === 0 ? null : Promise.all(secrets.map(importSigningKey));
   const bucket = target.ratePerSec === undefined ? null : new TokenBucket(target.ratePerSec, now);
 
   return async (event: CloudEvent, context: DeliveryContext): Promise<WebhookResult> => {
@@ -240,13 +243,14 @@ export function webhookHandler(target: WebhookTarget, options: WebhookHandlerOpt
       }
     }
     const { body, headers } = encodeEvent(event, mode);
-    if (key !== null) {
+    if (keys !== null) {
       // Standard Webhooks: the id stays the same on every retry of this delivery, for receiver-side dedupe.
       const id = `dlv_${context.deliveryId}`;
       const timestamp = Math.floor(now() / 1000);
       headers.set('webhook-id', id);
       headers.set('webhook-timestamp', String(timestamp));
-      headers.set('webhook-signature', await sign(await key, id, timestamp, body));
+      const signatures = await Promise.all((await keys).map((key) => sign(key, id, timestamp, body)));
+      headers.set('webhook-signature', signatures.join(' '));
     }
     // One controller for both the attempt's signal and the request timeout (AbortSignal.any and
     // AbortSignal.timeout cost a lot per request on Node 20 and showed in the latency tail).
