@@ -1,21 +1,12 @@
 /** `GET /v1/openapi.json`: generated from the registered routes and their schemas. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Busbar } from '../src/busbar.js';
-import { buildServer } from '../src/server/index.js';
+import { harness, type Harness } from './support/server.js';
 
-let bus: Busbar;
-let app: ReturnType<typeof buildServer>;
-
+let h: Harness;
 beforeAll(async () => {
-  bus = await Busbar.open({ storage: 'memory' });
-  app = buildServer(bus);
-  await app.ready();
+  h = await harness('memory');
 });
-
-afterAll(async () => {
-  await app.close();
-  await bus.close();
-});
+afterAll(() => h.close());
 
 interface Doc {
   openapi: string;
@@ -25,7 +16,7 @@ interface Doc {
 
 describe('GET /v1/openapi.json', () => {
   it('describes every route with its path and query parameters', async () => {
-    const res = await app.inject({ method: 'GET', url: '/v1/openapi.json' });
+    const res = await h.app.inject({ method: 'GET', url: '/v1/openapi.json' });
     expect(res.statusCode).toBe(200);
     const doc = res.json<Doc>();
     expect(doc.openapi).toBe('3.1.0');

@@ -1,23 +1,15 @@
 /** `POST /v1/test-pattern` through `app.inject()`. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Busbar } from '../src/busbar.js';
-import { buildServer } from '../src/server/index.js';
+import { harness, type Harness } from './support/server.js';
 
-let bus: Busbar;
-let app: ReturnType<typeof buildServer>;
-
+let h: Harness;
 beforeAll(async () => {
-  bus = await Busbar.open({ storage: 'memory' });
-  app = buildServer(bus);
-  await app.ready();
+  h = await harness('memory');
 });
+afterAll(() => h.close());
 
-afterAll(async () => {
-  await app.close();
-  await bus.close();
-});
-
-const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v1/test-pattern', payload: payload as object });
+const post = (payload: unknown) =>
+  h.app.inject({ method: 'POST', url: '/v1/test-pattern', payload: payload as object });
 
 describe('POST /v1/test-pattern', () => {
   it('answers match true or false, for objects and for JSON text', async () => {
