@@ -170,12 +170,14 @@ describe('webhook delivery', () => {
     ]);
     const first = (await bus.lineage('orders', 'evt-1'))[0]!.deliveries[0]!.attempts[0]!;
     expect(first.error?.message).toBe('webhook answered 500: database down');
+    expect(first.responseBody).toBe('database down');
+    expect((await bus.lineage('orders', 'evt-1'))[0]!.deliveries[0]!.attempts[1]!.responseBody).toBeNull();
     // Standard Webhooks: the same message id on every retry.
     expect(received[1]!.headers['webhook-id']).toBe(received[0]!.headers['webhook-id']);
   });
 
-  it('dead-letters a 400 at once, with the status and a body excerpt of at most 200 characters', async () => {
-    replies = [{ status: 400, body: `invalid order ${'x'.repeat(500)}` }];
+  it('dead-letters a 400 at once, with the status, a 200-character excerpt and the first KiB of the body', async () => {
+    replies = [{ status: 400, body: `invalid order ${'x'.repeat(2000)}` }];
     await hook();
     await bus.publish('orders', event());
     await waitFor(async () => (await bus.stats('hook')).dead === 1);
@@ -185,6 +187,7 @@ describe('webhook delivery', () => {
     const message = dl.attempts[0]!.error!.message;
     expect(message.startsWith('webhook answered 400: invalid order xxx')).toBe(true);
     expect(message.length).toBe('webhook answered 400: '.length + 200);
+    expect(dl.attempts[0]!.responseBody).toBe(`invalid order ${'x'.repeat(1024 - 'invalid order '.length)}`);
   });
 
   it('honours Retry-After on 429', async () => {

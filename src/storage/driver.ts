@@ -118,6 +118,8 @@ export interface AttemptRecord {
   readonly error: { readonly message: string; readonly code: string | null; readonly name: string | null } | null;
   /** HTTP status for webhook attempts. */
   readonly httpStatus: number | null;
+  /** The first KiB of the response body of a failed webhook attempt (as text), else null. */
+  readonly responseBody: string | null;
 }
 
 export type DeadReason = 'max_attempts' | 'max_age' | 'non_retriable';
@@ -144,6 +146,8 @@ export type Completion =
 
 /** One completion for {@link StorageDriver.complete}. */
 export interface CompletionItem {
+  /** The subscription the lease was taken for: a delivery of another subscription counts as stale. */
+  readonly subscription: string;
   readonly deliveryId: number;
   readonly leaseToken: string;
   readonly completion: Completion;
@@ -294,8 +298,8 @@ export interface StorageDriver {
    */
   complete(items: readonly CompletionItem[], now: number): Promise<boolean[]>;
 
-  /** Extends a lease to `leaseUntil`; false when the lease is stale. */
-  extend(deliveryId: number, leaseToken: string, leaseUntil: number): Promise<boolean>;
+  /** Extends a lease of `subscription` to `leaseUntil`; false when the lease is stale (or another subscription's). */
+  extend(subscription: string, deliveryId: number, leaseToken: string, leaseUntil: number): Promise<boolean>;
 
   /**
    * The earliest due time of `subscription` later than `after` (a pending delivery's `availableAt` or a

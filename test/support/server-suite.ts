@@ -310,6 +310,19 @@ export function describeServer(storage: NonNullable<BusbarOptions['storage']>): 
       expect((await h.send('GET', '/v1/subscriptions/work')).json()).toMatchObject({ stats: { backlog: 0 } });
     });
 
+    it('answers 409 for a receipt presented to another subscription, leaving its lease alone', async () => {
+      await subscribe('other');
+      const [first] = await pull('work', { max: 1 });
+      for (const action of ['ack', 'nack', 'extend']) {
+        const res = await h.send('POST', `/v1/subscriptions/other/${action}`, { receipts: [first!.receipt] });
+        expect(res.statusCode).toBe(409);
+        expect(res.json<{ results: unknown[] }>().results).toEqual([{ receipt: first!.receipt, status: 'stale' }]);
+      }
+      expect((await h.send('GET', '/v1/subscriptions/work')).json()).toMatchObject({ stats: { inFlight: 1 } });
+      const ack = await h.send('POST', '/v1/subscriptions/work/ack', { receipts: [first!.receipt] });
+      expect(ack.statusCode).toBe(200);
+    });
+
     it('nacks for a retry, extends a lease, and rejects bad options', async () => {
       const [first] = await pull('work', { max: 1 });
       const extend = await h.send('POST', '/v1/subscriptions/work/extend', {

@@ -31,7 +31,8 @@ export interface DeliveryContext {
  * Handles one event. Return (or resolve) to acknowledge; throw to retry on the backoff schedule;
  * throw {@link NonRetriableError} to dead-letter at once, {@link RetryAfterError} to retry after a delay.
  * A handler that speaks HTTP (webhooks) reports the response status by resolving to, or throwing an
- * error with, a numeric `httpStatus` property; it is kept on the attempt record.
+ * error with, a numeric `httpStatus` property, and may attach the start of a failed response as a string
+ * `responseBody` property to its error; both are kept on the attempt record.
  */
 export type Handler = (event: CloudEvent, context: DeliveryContext) => unknown;
 
@@ -84,6 +85,13 @@ export function httpStatusOf(value: unknown): number | null {
   if (typeof value !== 'object' || value === null) return null;
   const status = (value as { httpStatus?: unknown }).httpStatus;
   return typeof status === 'number' && Number.isInteger(status) ? status : null;
+}
+
+/** The response body excerpt a failed HTTP handler attached to its error (`responseBody`), if any. */
+export function responseBodyOf(err: unknown): string | null {
+  if (typeof err !== 'object' || err === null) return null;
+  const body = (err as { responseBody?: unknown }).responseBody;
+  return typeof body === 'string' ? body : null;
 }
 
 export class Dispatcher {
@@ -280,6 +288,7 @@ export class Dispatcher {
             : 'error',
       error: ok ? null : errorInfo(failure),
       httpStatus: httpStatusOf(ok ? result : failure),
+      responseBody: ok ? null : responseBodyOf(failure),
     };
     await this.finish(sub, d, this.decide(sub, d, ok, failure, now), record);
     // JavaScript cannot stop a handler that ignores its signal: a timed-out one keeps its concurrency
@@ -309,6 +318,7 @@ export class Dispatcher {
     record: AttemptRecord | null,
   ): Promise<void> {
     const applied = await this.deps.complete({
+      subscription: d.subscription,
       deliveryId: d.deliveryId,
       leaseToken: d.leaseToken,
       completion,

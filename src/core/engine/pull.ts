@@ -23,7 +23,10 @@ export interface PulledMessage {
 /** The outcome of a receipt operation, per receipt. */
 export interface ReceiptResult {
   readonly receipt: string;
-  /** `stale`: the lease expired or the delivery was settled already; `invalid`: not a receipt of this subscription. */
+  /**
+   * `stale`: not a current lease of this subscription (it expired, the delivery was settled already, or
+   * the receipt is another subscription's); `invalid`: not a receipt at all.
+   */
   readonly status: 'ok' | 'stale' | 'invalid';
 }
 
@@ -163,7 +166,9 @@ export class PullConsumers {
         out.push({ receipt: String(receipt), status: 'invalid' });
         continue;
       }
-      const ok = await this.hooks.storage(() => this.hooks.driver.extend(parsed.deliveryId, parsed.token, until));
+      const ok = await this.hooks.storage(() =>
+        this.hooks.driver.extend(subscription, parsed.deliveryId, parsed.token, until),
+      );
       out.push({ receipt: receipt as string, status: ok ? 'ok' : 'stale' });
     }
     return out;
@@ -206,16 +211,19 @@ export class PullConsumers {
                 outcome,
                 error: error === null ? null : { message: error, code: null, name: null },
                 httpStatus: null,
+                responseBody: null,
               };
         const ok = await this.hooks.storage(() =>
           this.hooks.complete({
+            subscription,
             deliveryId: parsed.deliveryId,
             leaseToken: parsed.token,
             completion: decide(lease),
             attempt: record,
           }),
         );
-        this.leases.delete(key);
+        // A refused receipt keeps its entry: it may still be settled on its own subscription.
+        if (ok) this.leases.delete(key);
         return { receipt: key, status: ok ? 'ok' : 'stale' };
       }),
     );
@@ -240,6 +248,7 @@ export class PullConsumers {
             : null;
       if (expired !== null) {
         await this.hooks.complete({
+          subscription: d.subscription,
           deliveryId: d.deliveryId,
           leaseToken: d.leaseToken,
           completion: { kind: 'dead', reason: expired },

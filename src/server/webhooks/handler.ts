@@ -95,15 +95,22 @@ export interface WebhookResult {
   readonly httpStatus: number;
 }
 
-/** A failed webhook request; `httpStatus` is null when no response came (connection error, timeout). */
-export type WebhookError = Error & { readonly httpStatus: number | null; readonly code?: string };
+/**
+ * A failed webhook request; `httpStatus` is null when no response came (connection error, timeout),
+ * `responseBody` holds the first KiB of the response body when one came.
+ */
+export type WebhookError = Error & {
+  readonly httpStatus: number | null;
+  readonly responseBody?: string;
+  readonly code?: string;
+};
 
 const EXCERPT_CHARS = 200;
-/** Bytes of a response body read for the error message; the rest is discarded. */
+/** Bytes of a response body kept on the attempt; the rest is discarded. */
 const READ_BYTES = 1024;
 
 /** The first KiB of a response body, as text; the rest of the body is cancelled so the socket is freed. */
-async function bodyExcerpt(res: Response): Promise<string> {
+async function bodyHead(res: Response): Promise<string> {
   if (res.body === null) return '';
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -126,7 +133,7 @@ async function bodyExcerpt(res: Response): Promise<string> {
     all.set(c, at);
     at += c.length;
   }
-  return new TextDecoder().decode(all.subarray(0, READ_BYTES)).replace(/\s+/g, ' ').trim();
+  return new TextDecoder().decode(all.subarray(0, READ_BYTES));
 }
 
 /**
@@ -146,6 +153,10 @@ function withStatus<E extends Error>(err: E, httpStatus: number | null, code?: s
   return Object.assign(err, code === undefined ? { httpStatus } : { httpStatus, code });
 }
 
+function withResponse<E extends Error>(err: E, httpStatus: number, responseBody: string): E & WebhookError {
+  return Object.assign(err, { httpStatus, responseBody });
+}
+
 /** Turns a response into the handler's outcome: a result for 2xx, otherwise the error to throw. */
 export async function classifyResponse(res: Response, now: number): Promise<WebhookResult> {
   const status = res.status;
@@ -153,15 +164,16 @@ export async function classifyResponse(res: Response, now: number): Promise<Webh
     void res.body?.cancel().catch(() => undefined);
     return { httpStatus: status };
   }
-  const excerpt = (await bodyExcerpt(res)).slice(0, EXCERPT_CHARS);
+  const head = await bodyHead(res);
+  const excerpt = head.replace(/\s+/g, ' ').trim().slice(0, EXCERPT_CHARS);
   const message = `webhook answered ${status}${excerpt === '' ? '' : `: ${excerpt}`}`;
   if (status === 429 || status === 503) {
     const delay = parseRetryAfter(res.headers.get('retry-after'), now);
-    if (delay !== null) throw withStatus(new RetryAfterError(delay, message), status);
+    if (delay !== null) throw withResponse(new RetryAfterError(delay, message), status, head);
   }
-  if (status === 408 || status === 429 || status >= 500) throw withStatus(new Error(message), status);
+  if (status === 408 || status === 429 || status >= 500) throw withResponse(new Error(message), status, head);
   // Redirects are not followed (the target URL is the contract), so a 3xx fails like a 4xx.
-  throw withStatus(new NonRetriableError(message), status);
+  throw withResponse(new NonRetriableError(message), status, head);
 }
 
 /** CloudEvents HTTP binding §3.1.3.2: space, `"`, `%` and anything outside printable ASCII are %-encoded. */

@@ -104,6 +104,7 @@ export function claimTests(s: ConformanceSuite): void {
           outcome: 'lease_expired',
           error: LEASE_EXPIRED_ERROR,
           httpStatus: null,
+          responseBody: null,
         },
       ]);
     });

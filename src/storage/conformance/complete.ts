@@ -103,7 +103,13 @@ export function completeTests(s: ConformanceSuite): void {
 
     s.test('an unknown delivery returns false', async (d) => {
       await setup(d, ['a']);
-      const item = { deliveryId: 987_654, leaseToken: 'token', completion: { kind: 'ack' }, attempt: null } as const;
+      const item = {
+        subscription: 'a',
+        deliveryId: 987_654,
+        leaseToken: 'token',
+        completion: { kind: 'ack' },
+        attempt: null,
+      } as const;
       expect(await d.complete([item], T0)).toEqual([false]);
       expect(await d.complete([], T0)).toEqual([]);
     });
@@ -170,7 +176,7 @@ export function completeTests(s: ConformanceSuite): void {
       await setup(d, ['a']);
       await publish(d, [makeEvent('e-1', { subscriptions: ['a'] })], T0);
       const claimed = await claimOne(d, 'a', T0, { leaseMs: 1_000 });
-      expect(await d.extend(claimed.deliveryId, claimed.leaseToken, T0 + 5_000)).toBe(true);
+      expect(await d.extend('a', claimed.deliveryId, claimed.leaseToken, T0 + 5_000)).toBe(true);
       expect(await d.nextDueAt('a', T0)).toBe(T0 + 5_000);
       expect(await claimAll(d, 'a', T0 + 2_000)).toEqual([]);
       expect(await settle(d, claimed, { kind: 'ack' }, T0 + 4_000)).toBe(true);
@@ -180,7 +186,7 @@ export function completeTests(s: ConformanceSuite): void {
       await setup(d, ['a']);
       const [seq = 0] = await publish(d, [makeEvent('e-1', { subscriptions: ['a'] })], T0);
       const claimed = await claimOne(d, 'a', T0, { leaseMs: 1_000 });
-      await d.extend(claimed.deliveryId, claimed.leaseToken, T0 + 5_000);
+      await d.extend('a', claimed.deliveryId, claimed.leaseToken, T0 + 5_000);
       const again = await claimOne(d, 'a', T0 + 5_000);
       expect(again.attempt).toBe(2);
       expect((await traceOf(d, seq, claimed.deliveryId)).attempts).toEqual([
@@ -191,8 +197,20 @@ export function completeTests(s: ConformanceSuite): void {
           outcome: 'lease_expired',
           error: LEASE_EXPIRED_ERROR,
           httpStatus: null,
+          responseBody: null,
         },
       ]);
+    });
+
+    s.test('a lease presented for another subscription is stale for complete and extend', async (d) => {
+      await setup(d, ['a', 'b']);
+      await publish(d, [makeEvent('e-1', { subscriptions: ['a'] })], T0);
+      const claimed = await claimOne(d, 'a', T0, { leaseMs: 1_000 });
+      expect(await d.extend('b', claimed.deliveryId, claimed.leaseToken, T0 + 9_000)).toBe(false);
+      const wrong = { ...itemFor(claimed, { kind: 'ack' }, T0 + 1), subscription: 'b' };
+      expect(await d.complete([wrong], T0 + 1)).toEqual([false]);
+      expect(await d.nextDueAt('a', T0)).toBe(T0 + 1_000);
+      expect(await settle(d, claimed, { kind: 'ack' }, T0 + 2)).toBe(true);
     });
 
     s.test('extend with a stale token returns false and changes nothing', async (d) => {
@@ -207,9 +225,9 @@ export function completeTests(s: ConformanceSuite): void {
         await claimOne(d, 'a', T0, { leaseMs: 1_000 }),
       ];
       await settle(d, done, { kind: 'ack' }, T0 + 1);
-      expect(await d.extend(held.deliveryId, 'not-the-token', T0 + 9_000)).toBe(false);
-      expect(await d.extend(done.deliveryId, done.leaseToken, T0 + 9_000)).toBe(false);
-      expect(await d.extend(987_654, held.leaseToken, T0 + 9_000)).toBe(false);
+      expect(await d.extend('a', held.deliveryId, 'not-the-token', T0 + 9_000)).toBe(false);
+      expect(await d.extend('a', done.deliveryId, done.leaseToken, T0 + 9_000)).toBe(false);
+      expect(await d.extend('a', 987_654, held.leaseToken, T0 + 9_000)).toBe(false);
       expect(await d.nextDueAt('a', T0)).toBe(T0 + 1_000);
     });
   });

@@ -105,7 +105,16 @@ export function makeEvent(id: string, options: MakeEventOptions = {}): NewEvent 
  * @example makeAttempt(1, { outcome: 'error', error: { message: 'boom', code: 'E_BOOM', name: 'Error' } })
  */
 export function makeAttempt(attempt: number, overrides: Partial<AttemptRecord> = {}): AttemptRecord {
-  return { attempt, startedAt: T0, durationMs: 12, outcome: 'success', error: null, httpStatus: 200, ...overrides };
+  return {
+    attempt,
+    startedAt: T0,
+    durationMs: 12,
+    outcome: 'success',
+    error: null,
+    httpStatus: 200,
+    responseBody: null,
+    ...overrides,
+  };
 }
 
 /** A running replay of {@link BUS} over the first hour after {@link T0}. */
@@ -191,6 +200,7 @@ export function attemptFor(claimed: ClaimedDelivery, completion: Completion, now
     outcome: OUTCOMES[completion.kind],
     error: failed ? { message: `attempt ${claimed.attempt} failed`, code: 'E_TEST', name: 'Error' } : null,
     httpStatus: failed ? 500 : 200,
+    responseBody: failed ? `{"error":"attempt ${claimed.attempt} failed"}` : null,
   });
 }
 
@@ -201,7 +211,13 @@ export function itemFor(
   now: number,
   attempt: AttemptRecord | null = attemptFor(claimed, completion, now),
 ): CompletionItem {
-  return { deliveryId: claimed.deliveryId, leaseToken: claimed.leaseToken, completion, attempt };
+  return {
+    subscription: claimed.subscription,
+    deliveryId: claimed.deliveryId,
+    leaseToken: claimed.leaseToken,
+    completion,
+    attempt,
+  };
 }
 
 /** Completes one claimed delivery with {@link attemptFor}'s attempt; returns the driver's answer. */

@@ -154,8 +154,8 @@ export class MemoryDriver implements StorageDriver {
     return this.run((store) => queue.complete(store, items, now));
   }
 
-  extend(deliveryId: number, leaseToken: string, leaseUntil: number): Promise<boolean> {
-    return this.run((store) => queue.extend(store, deliveryId, leaseToken, leaseUntil));
+  extend(subscription: string, deliveryId: number, leaseToken: string, leaseUntil: number): Promise<boolean> {
+    return this.run((store) => queue.extend(store, subscription, deliveryId, leaseToken, leaseUntil));
   }
 
   nextDueAt(subscription: string, after: number): Promise<number | null> {

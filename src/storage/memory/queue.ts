@@ -50,6 +50,7 @@ function leaseExpiredAttempt(row: DeliveryRow, leasedAt: number, now: number): A
     outcome: 'lease_expired',
     error: { message: LEASE_EXPIRED_MESSAGE, code: null, name: null },
     httpStatus: null,
+    responseBody: null,
   });
 }
 
@@ -77,14 +78,14 @@ export function claim(store: MemoryStore, subscription: string, opts: ClaimOptio
 }
 
 /** The delivery when it is leased under `token`; undefined when that lease is stale. */
-function held(store: MemoryStore, deliveryId: number, token: string): DeliveryRow | undefined {
+function held(store: MemoryStore, subscription: string, deliveryId: number, token: string): DeliveryRow | undefined {
   const row = store.deliveries.get(deliveryId);
-  return row?.state === 'leased' && row.lease?.token === token ? row : undefined;
+  return row?.subscription === subscription && row.state === 'leased' && row.lease?.token === token ? row : undefined;
 }
 
 /** Applies one completion, or returns false (changing nothing) when its lease is stale. */
 function completeOne(store: MemoryStore, item: CompletionItem, now: number): boolean {
-  const row = held(store, item.deliveryId, item.leaseToken);
+  const row = held(store, item.subscription, item.deliveryId, item.leaseToken);
   if (row === undefined) return false;
   if (item.attempt !== null) row.attempts.push(frozenCopy(item.attempt));
   row.lease = null;
@@ -114,8 +115,14 @@ export function complete(store: MemoryStore, items: readonly CompletionItem[], n
 }
 
 /** Moves a held lease's end; see `StorageDriver.extend`. */
-export function extend(store: MemoryStore, deliveryId: number, leaseToken: string, leaseUntil: number): boolean {
-  const row = held(store, deliveryId, leaseToken);
+export function extend(
+  store: MemoryStore,
+  subscription: string,
+  deliveryId: number,
+  leaseToken: string,
+  leaseUntil: number,
+): boolean {
+  const row = held(store, subscription, deliveryId, leaseToken);
   if (row === undefined || row.lease === null) return false;
   row.lease = { ...row.lease, until: leaseUntil };
   return true;

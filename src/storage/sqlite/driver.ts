@@ -171,8 +171,8 @@ export class SqliteDriver implements StorageDriver {
   complete(items: readonly CompletionItem[], now: number): Promise<boolean[]> {
     return settle(() => this.#run.leases.complete(items, now));
   }
-  extend(deliveryId: number, leaseToken: string, leaseUntil: number): Promise<boolean> {
-    return settle(() => this.#run.leases.extend(deliveryId, leaseToken, leaseUntil));
+  extend(subscription: string, deliveryId: number, leaseToken: string, leaseUntil: number): Promise<boolean> {
+    return settle(() => this.#run.leases.extend(subscription, deliveryId, leaseToken, leaseUntil));
   }
   nextDueAt(subscription: string, after: number): Promise<number | null> {
     return settle(() => this.#run.leases.nextDueAt(subscription, after));

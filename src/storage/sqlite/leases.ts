@@ -67,17 +67,19 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements) {
       deadReason: string | null,
       deadAt: number | null,
       id: number,
+      subscription: string,
       token: string,
     ],
     { subscription: string; partition_key: string | null; head: number }
   >(
     `UPDATE deliveries SET state = ?, available_at = coalesce(?, available_at), due_at = ?,
        lease_token = NULL, lease_until = NULL, dead_reason = ?, dead_at = ?
-     WHERE id = ? AND state = 'leased' AND lease_token = ?
+     WHERE id = ? AND subscription = ? AND state = 'leased' AND lease_token = ?
      RETURNING subscription, partition_key, head`,
   );
-  const extend = db.prepare<[number, number, number, string]>(
-    `UPDATE deliveries SET lease_until = ?, due_at = ? WHERE id = ? AND state = 'leased' AND lease_token = ?`,
+  const extend = db.prepare<[number, number, number, string, string]>(
+    `UPDATE deliveries SET lease_until = ?, due_at = ?
+     WHERE id = ? AND subscription = ? AND state = 'leased' AND lease_token = ?`,
   );
   const firstDueAfter = db
     .prepare<[string, 0 | 1, number], number>(
@@ -108,6 +110,7 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements) {
           outcome: 'lease_expired',
           error: { message: LEASE_EXPIRED_MESSAGE, code: null, name: null },
           httpStatus: null,
+          responseBody: null,
         });
       }
       const ids = rows.map((row) => row[0]);
@@ -129,7 +132,7 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements) {
   );
 
   const complete = db.transaction((items: readonly CompletionItem[], now: number): boolean[] =>
-    items.map(({ deliveryId, leaseToken, completion, attempt }) => {
+    items.map(({ subscription, deliveryId, leaseToken, completion, attempt }) => {
       const availableAt = completion.kind === 'retry' ? completion.availableAt : null;
       const settled = settle.get(
         completion.kind === 'ack' ? 'delivered' : completion.kind === 'retry' ? 'pending' : 'dead',
@@ -138,6 +141,7 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements) {
         completion.kind === 'dead' ? completion.reason : null,
         completion.kind === 'dead' ? now : null,
         deliveryId,
+        subscription,
         leaseToken,
       );
       if (settled === undefined) return false;
@@ -172,8 +176,8 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements) {
       opts.max < 1 ? [] : claim.immediate(subscription, Math.floor(opts.max), opts.leaseMs, opts.ordered, now),
     complete: (items: readonly CompletionItem[], now: number) =>
       items.length === 0 ? [] : complete.immediate(items, now),
-    extend: (deliveryId: number, token: string, leaseUntil: number) =>
-      extend.run(leaseUntil, leaseUntil, deliveryId, token).changes > 0,
+    extend: (subscription: string, deliveryId: number, token: string, leaseUntil: number) =>
+      extend.run(leaseUntil, leaseUntil, deliveryId, subscription, token).changes > 0,
     nextDueAt: (subscription: string, after: number) => nextDueAt(subscription, after),
     stats: (subscription: string) => stats(subscription),
   };

@@ -92,6 +92,7 @@ export interface AttemptRow {
   error_code: string | null;
   error_name: string | null;
   http_status: number | null;
+  response_body: string | null;
 }
 
 /** Converts an attempts row; an attempt has an error exactly when it stored a message. */
@@ -104,6 +105,7 @@ export function toAttemptRecord(row: AttemptRow): AttemptRecord {
     error:
       row.error_message === null ? null : { message: row.error_message, code: row.error_code, name: row.error_name },
     httpStatus: row.http_status,
+    responseBody: row.response_body,
   };
 }
 

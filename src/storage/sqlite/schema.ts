@@ -153,6 +153,10 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX replays_by_bus ON replays (bus, created_at);
   `,
+  // v2: the first KiB of a failed webhook attempt's response body.
+  `
+  ALTER TABLE attempts ADD COLUMN response_body TEXT;
+  `,
 ];
 
 /** The schema version this code writes: the number of {@link MIGRATIONS}. */

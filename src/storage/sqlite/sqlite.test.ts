@@ -78,6 +78,25 @@ describe('migrations', () => {
     expect((await driver.getBus(BUS))?.name).toBe(BUS);
   });
 
+  it('upgrades a version-1 database, keeping its attempts (without a response body)', async () => {
+    const path = join(dir, 'v1.db');
+    const raw = new Database(path);
+    raw.exec(MIGRATIONS[0]!);
+    raw.pragma('user_version = 1');
+    raw.exec(`INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, outcome, http_status)
+      VALUES (7, 1, ${T0}, 5, 'error', 500)`);
+    raw.close();
+    const driver = openSqlite({ path });
+    open.push(driver);
+    await driver.migrate();
+    expect(driver.settings().schemaVersion).toBe(SCHEMA_VERSION);
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare('SELECT http_status, response_body FROM attempts').all()).toEqual([
+      { http_status: 500, response_body: null },
+    ]);
+    check.close();
+  });
+
   it('refuses calls before migrate, with the versions in the message', async () => {
     const driver = openSqlite({ path: join(dir, 'fresh.db') });
     open.push(driver);

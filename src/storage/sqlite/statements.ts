@@ -40,6 +40,7 @@ type AttemptInsert = [
   code: string | null,
   name: string | null,
   httpStatus: number | null,
+  responseBody: string | null,
 ];
 
 /** Active states in SQL: every partial index over live deliveries uses exactly this term. */
@@ -90,12 +91,12 @@ export function prepareShared(db: Database.Database): SharedStatements {
     ),
     insertAttempt: db.prepare<AttemptInsert>(
       `INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, outcome, error_message, error_code,
-         error_name, http_status)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         error_name, http_status, response_body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     attemptsOf: db.prepare<[string], AttemptRow>(
       `SELECT delivery_id, attempt, started_at, duration_ms, outcome, error_message, error_code, error_name,
-         http_status
+         http_status, response_body
        FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?)) ORDER BY delivery_id, rowid`,
     ),
     promoteHead: db.prepare<[string, string]>(
@@ -136,5 +137,6 @@ export function insertAttempt(statements: SharedStatements, deliveryId: number, 
     attempt.error?.code ?? null,
     attempt.error?.name ?? null,
     attempt.httpStatus,
+    attempt.responseBody,
   );
 }
