@@ -88,6 +88,12 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
       expect(await bus.stats('notify')).toMatchObject({ backlog: 0, inFlight: 0, dead: 0 });
     });
 
+    it('assigns ids that sort in publish order across separate publishes within one millisecond', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push((await bus.publish('orders', event('order.placed'))).results[0]!.id);
+      expect([...ids].sort()).toEqual(ids);
+    });
+
     it('delivers to every matching subscription independently, and archives unmatched events', async () => {
       await bus.putSubscription('a', { bus: 'orders', pattern: { type: ['order.placed'] } });
       await bus.putSubscription('b', { bus: 'orders', pattern: { data: { total: [{ numeric: ['>', 100] }] } } });

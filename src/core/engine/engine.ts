@@ -111,6 +111,8 @@ export class Engine {
   private closed = false;
   private readonly hooks: EngineHooks;
   private readonly changeListeners = new Set<(change: SubscriptionChange) => void>();
+  /** One function for the engine's life: event ids are generated per clock function, monotonic across publishes. */
+  private readonly now = (): number => this.clock.now();
   /** Dead-letter queues: list, inspect, delete, redrive. */
   readonly deadLetters: DeadLetters;
   /** Pull consumers in other processes: receive, ack, nack, extend by receipt. */
@@ -371,7 +373,7 @@ export class Engine {
         `Expected at most ${this.options.maxBatch} events in one batch, got ${list.length}`,
       );
     }
-    const now = (): number => this.clock.now();
+    const now = this.now;
     const events: NewEvent[] = [];
     const problems: Array<{ index: number; status: 'invalid'; error: { code: string; message: string } }> = [];
     list.forEach((raw, index) => {
