@@ -3,7 +3,7 @@
  * graceful stop on SIGTERM that keeps what was acknowledged.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,10 +13,10 @@ const BIN = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'busbar-start-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function start(args: string[]) {
+function start(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [BIN, 'start', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BUSBAR_PORT: '' },
+    env: { ...process.env, BUSBAR_PORT: '', ...env },
   });
   let stdout = '';
   let stderr = '';
@@ -74,5 +74,76 @@ describe('busbar start', () => {
     const bad = start(['--port', 'abc']);
     expect(await bad.exited).toBe(2);
     expect(bad.output().stderr.trim()).toBe('Expected --port to be a port number from 0 to 65535, got "abc" (string)');
+  });
+
+  it('applies a --config topology before listening, idempotently, with the API keys it declares', async () => {
+    const config = join(dir, 'busbar.config.yaml');
+    writeFileSync(
+      config,
+      [
+        'buses:',
+        '  orders:',
+        '    retention: { maxAgeMs: 604800000, maxBytes: null }',
+        'subscriptions:',
+        '  inventory:',
+        '    bus: orders',
+        '    pattern: { type: [order.placed] }',
+        '    target: { type: pull }',
+        '    delivery: { maxAttempts: 5 }',
+        'apiKeys:',
+        '  - key: ${OPS_KEY}',
+        '    scopes: [admin]',
+      ].join('\n'),
+    );
+    const key = 'ops-key-0123456789';
+    const db = join(dir, 'c', 'busbar.db');
+    const server = start(['--port', '0', '--storage', db, '--config', config], { OPS_KEY: key });
+    const url = await server.url;
+    expect(server.output().stdout).toContain(
+      `busbar: topology ${config}: 1 bus, 1 subscription applied (2 created, 0 updated, 0 unchanged;`,
+    );
+    expect((await fetch(`${url}/v1/subscriptions/inventory`)).status).toBe(401);
+    const auth = { authorization: `Bearer ${key}` };
+    const bus = (await (await fetch(`${url}/v1/buses/orders`, { headers: auth })).json()) as Record<string, unknown>;
+    expect(bus).toMatchObject({ name: 'orders', retention: { maxAgeMs: 604800000, maxBytes: null } });
+    const sub = (await (await fetch(`${url}/v1/subscriptions/inventory`, { headers: auth })).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(sub).toMatchObject({ bus: 'orders', target: { type: 'pull' }, delivery: { maxAttempts: 5 } });
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+
+    // A second start over the same storage finds everything as declared and writes nothing.
+    const again = start(['--port', '0', '--storage', db], { OPS_KEY: key, BUSBAR_CONFIG: config });
+    const url2 = await again.url;
+    expect(again.output().stdout).toContain('(0 created, 0 updated, 2 unchanged;');
+    const same = (await (await fetch(`${url2}/v1/subscriptions/inventory`, { headers: auth })).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(same['updatedAt']).toBe(sub['updatedAt']);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  }, 60_000);
+
+  it('refuses an invalid topology with one line naming the file and the path, and exit code 2', async () => {
+    const config = join(dir, 'bad.json');
+    writeFileSync(
+      config,
+      JSON.stringify({ subscriptions: { s: { bus: 'b', pattern: { type: ['x'] }, delivery: { maxAttempts: 0 } } } }),
+    );
+    const bad = start(['--port', '0', '--storage', 'memory', '--config', config]);
+    expect(await bad.exited).toBe(2);
+    expect(bad.output().stderr.trim()).toBe(
+      `${config}: Expected \`subscriptions.s.delivery.maxAttempts\` to be an integer from 1 to 1000, got 0 (number)`,
+    );
+    // Found only once storage is open: the bus neither declared nor existing. Storage is closed again.
+    writeFileSync(config, JSON.stringify({ subscriptions: { s: { bus: 'b', pattern: { type: ['x'] } } } }));
+    const unknown = start(['--port', '0', '--storage', 'memory', '--config', config]);
+    expect(await unknown.exited).toBe(2);
+    expect(unknown.output().stderr.trim()).toBe(
+      `${config}: Expected \`subscriptions.s.bus\` to be a bus declared under \`buses\` or one that exists, got "b" (string)`,
+    );
   });
 });

@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { resolveStartSettings } from './start-options.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'busbar-start-options-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('resolveStartSettings', () => {
   it('uses the defaults', () => {
@@ -9,6 +15,7 @@ describe('resolveStartSettings', () => {
       storage: './.busbar/busbar.db',
       durability: 'full',
       apiKeys: [],
+      topology: null,
       allowPrivateTargets: true,
     });
   });
@@ -72,6 +79,28 @@ describe('resolveStartSettings', () => {
     ).toBe(true);
     expect(() => resolveStartSettings({}, { BUSBAR_ALLOW_PRIVATE_TARGETS: 'yes' })).toThrow(
       'Expected BUSBAR_ALLOW_PRIVATE_TARGETS to be "true" or "false", got "yes" (string)',
+    );
+  });
+
+  it('loads the --config file (or BUSBAR_CONFIG), whose API keys join those of BUSBAR_API_KEYS', () => {
+    const config = join(dir, 'busbar.config.yaml');
+    writeFileSync(config, 'buses:\n  orders:\napiKeys:\n  - { key: "${SHOP_KEY}", scopes: [publish:orders] }\n');
+    const env = { SHOP_KEY: 'shop-key-0123456789', BUSBAR_API_KEYS: 'ops-key-0123456789=admin' };
+    const settings = resolveStartSettings({ config, host: '0.0.0.0' }, env);
+    expect(settings.topology?.buses).toEqual([{ name: 'orders' }]);
+    expect(settings.apiKeys).toEqual([
+      { key: 'ops-key-0123456789', scopes: ['admin'] },
+      { key: 'shop-key-0123456789', scopes: ['publish:orders'] },
+    ]);
+    // The file's keys alone are enough to listen on a reachable address.
+    const fromEnv = resolveStartSettings({ host: '0.0.0.0' }, { SHOP_KEY: env.SHOP_KEY, BUSBAR_CONFIG: config });
+    expect(fromEnv.topology?.file).toBe(config);
+    expect(fromEnv.apiKeys).toEqual([{ key: 'shop-key-0123456789', scopes: ['publish:orders'] }]);
+    expect(() => resolveStartSettings({ config }, { ...env, BUSBAR_API_KEYS: 'shop-key-0123456789=admin' })).toThrow(
+      'Expected every API key (BUSBAR_API_KEYS and the topology file) to be given once, got one twice',
+    );
+    expect(() => resolveStartSettings({ config }, {})).toThrow(
+      `${config}: \`apiKeys[0].key\` refers to \${SHOP_KEY}, which is not set in the environment`,
     );
   });
 });

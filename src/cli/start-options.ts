@@ -5,6 +5,7 @@
 import { BusError, describeValue } from '../core/errors.js';
 import { DEFAULT_STORAGE } from '../busbar.js';
 import { isLoopback, parseApiKeys, type ApiKey } from '../server/auth.js';
+import { loadTopology, type Topology } from './topology.js';
 
 /** Resolved `busbar start` settings. */
 export interface StartSettings {
@@ -16,8 +17,13 @@ export interface StartSettings {
   readonly storage: string;
   /** @default 'full' (`BUSBAR_DURABILITY`) */
   readonly durability: 'full' | 'normal';
-  /** From `BUSBAR_API_KEYS` only (never the command line, where other users could read them). @default [] */
+  /**
+   * From `BUSBAR_API_KEYS`, then the topology file's `apiKeys` (never the command line, where other
+   * users could read them). @default []
+   */
   readonly apiKeys: readonly ApiKey[];
+  /** The topology file (`--config`, `BUSBAR_CONFIG`), loaded and validated; applied at start. @default null */
+  readonly topology: Topology | null;
   /**
    * Whether webhooks may reach loopback, private and link-local addresses.
    * @default true when listening on loopback, else false (`BUSBAR_ALLOW_PRIVATE_TARGETS`)
@@ -32,6 +38,7 @@ export interface StartFlags {
   storage?: string;
   data?: string;
   durability?: string;
+  config?: string;
 }
 
 function fail(name: string, what: string, got: unknown): never {
@@ -62,12 +69,22 @@ export function resolveStartSettings(
     DEFAULT_STORAGE;
   const durability = flags.durability ?? env('BUSBAR_DURABILITY') ?? 'full';
   if (durability !== 'full' && durability !== 'normal') fail('--durability', '"full" or "normal"', durability);
-  const apiKeys = parseApiKeys(env('BUSBAR_API_KEYS') ?? '');
+  const config = flags.config ?? env('BUSBAR_CONFIG');
+  // Read now, so that a bad file stops the start before storage is opened, and its keys count below.
+  const topology = config === undefined ? null : loadTopology(config, environment);
+  const apiKeys = [...parseApiKeys(env('BUSBAR_API_KEYS') ?? ''), ...(topology?.apiKeys ?? [])];
+  // The server would authorize a key given twice by its first entry only, silently ignoring the other scopes.
+  if (new Set(apiKeys.map((k) => k.key)).size !== apiKeys.length) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      'Expected every API key (BUSBAR_API_KEYS and the topology file) to be given once, got one twice',
+    );
+  }
   // Like Redis's protected mode: an open API is fine on loopback, never on a reachable address.
   if (apiKeys.length === 0 && !isLoopback(host)) {
     throw new BusError(
       'INVALID_ARGUMENT',
-      `Refusing to listen on ${host} without API keys: set BUSBAR_API_KEYS (for example "<key of 16+ characters>=admin"), or listen on 127.0.0.1`,
+      `Refusing to listen on ${host} without API keys: set BUSBAR_API_KEYS (for example "<key of 16+ characters>=admin") or \`apiKeys\` in the --config file, or listen on 127.0.0.1`,
     );
   }
   const allowText = env('BUSBAR_ALLOW_PRIVATE_TARGETS');
@@ -75,5 +92,5 @@ export function resolveStartSettings(
     fail('BUSBAR_ALLOW_PRIVATE_TARGETS', '"true" or "false"', allowText);
   }
   const allowPrivateTargets = allowText === undefined ? isLoopback(host) : allowText === 'true';
-  return Object.freeze({ port, host, storage, durability, apiKeys, allowPrivateTargets });
+  return Object.freeze({ port, host, storage, durability, apiKeys, topology, allowPrivateTargets });
 }

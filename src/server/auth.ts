@@ -16,6 +16,16 @@ export interface ApiKey {
 
 const SCOPE = /^(admin|(publish|consume):[A-Za-z0-9._*-]{1,128})$/;
 
+/** Whether `key` may be an API key: at least 16 characters, no white space. */
+export function isValidApiKey(key: string): boolean {
+  return key.length >= 16 && !/\s/.test(key);
+}
+
+/** Whether `scope` is `admin`, `publish:<bus>` or `consume:<subscription>` (names may contain `*`). */
+export function isValidScope(scope: string): boolean {
+  return SCOPE.test(scope);
+}
+
 /**
  * Parses `BUSBAR_API_KEYS`: `key=scope,scope;key=scope`, for example
  * `"k3y-for-shop-0001=publish:orders;k3y-for-ops-00001=admin"`. Keys are at least 16 characters.
@@ -36,7 +46,7 @@ export function parseApiKeys(text: string): ApiKey[] {
             .split(',')
             .map((s) => s.trim())
             .filter((s) => s !== '');
-    if (key.length < 16 || /\s/.test(key)) {
+    if (!isValidApiKey(key)) {
       throw new BusError(
         'INVALID_ARGUMENT',
         `Expected every API key in BUSBAR_API_KEYS to be at least 16 characters without spaces, got one of ${key.length}`,
@@ -49,7 +59,7 @@ export function parseApiKeys(text: string): ApiKey[] {
       );
     }
     for (const scope of scopes) {
-      if (!SCOPE.test(scope)) {
+      if (!isValidScope(scope)) {
         throw new BusError(
           'INVALID_ARGUMENT',
           `Expected an API key scope to be admin, publish:<bus> or consume:<subscription>, got "${scope}"`,

@@ -7,6 +7,7 @@ import { Busbar } from '../../busbar.js';
 import { buildServer } from '../../server/index.js';
 import { WebhookRunner } from '../../server/webhooks/index.js';
 import { resolveStartSettings, type StartFlags } from '../start-options.js';
+import { applyTopology, describeTopology } from '../topology.js';
 
 export function registerStartCommand(program: Command): void {
   program
@@ -20,11 +21,19 @@ export function registerStartCommand(program: Command): void {
       '--durability <mode>',
       'full: fsync every commit before acknowledging; normal: at checkpoints (env BUSBAR_DURABILITY)',
     )
+    .option(
+      '--config <file>',
+      'topology file (.json, .yaml, .yml): buses, subscriptions and API keys, created or updated at start (env BUSBAR_CONFIG)',
+    )
     .action(async (flags: StartFlags) => {
       const settings = resolveStartSettings(flags, process.env);
       const bus = await Busbar.open({ storage: settings.storage, durability: settings.durability });
       const app = buildServer(bus, { apiKeys: settings.apiKeys });
       try {
+        if (settings.topology !== null) {
+          const outcome = await applyTopology(bus, settings.topology);
+          process.stdout.write(`busbar: ${describeTopology(settings.topology, outcome)}\n`);
+        }
         await app.listen({ port: settings.port, host: settings.host });
       } catch (err) {
         await bus.close();
