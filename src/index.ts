@@ -13,7 +13,13 @@ export * from './core/events.js';
 export { createUuidV7Generator, uuidv7, type UuidV7Options } from './core/uuid.js';
 export * from './patterns/index.js';
 export { Busbar, DEFAULT_STORAGE, resolveStorage, type BusbarOptions } from './busbar.js';
-export type { EngineOptions, SubscriptionInput, PublishResult, Consumer } from './core/engine/engine.js';
+export type {
+  EngineOptions,
+  SubscriptionInput,
+  PublishResult,
+  PublishedEvent,
+  Consumer,
+} from './core/engine/engine.js';
 export type { Handler, DeliveryContext, AttemptReport, DispatcherOptions } from './core/engine/dispatcher.js';
 export { NonRetriableError, RetryAfterError } from './core/engine/outcomes.js';
 export { DEFAULT_DELIVERY, DEFAULT_RETENTION, type DeliveryPolicyInput } from './core/engine/policy.js';

@@ -14,6 +14,7 @@ import { pullRoutes } from './routes/pull.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { replayRoutes } from './routes/replays.js';
 import { patternRoutes } from './routes/patterns.js';
+import { tailRoutes } from './routes/tail.js';
 import { authenticator, type ApiKey } from './auth.js';
 import { collectRoutes, openApiDocument } from './openapi.js';
 import { packageVersion } from '../version.js';
@@ -161,6 +162,7 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
     deadLetterRoutes,
     replayRoutes,
     patternRoutes,
+    tailRoutes,
   ]) {
     routes(app, { bus });
   }

@@ -86,6 +86,17 @@ export interface PublishResult {
   readonly results: ReadonlyArray<{ readonly id: string; readonly status: 'accepted' | 'duplicate' }>;
 }
 
+/** An event just stored, as told to {@link Engine.onPublish} listeners. */
+export interface PublishedEvent {
+  readonly bus: string;
+  /** Its position in the store (increasing in commit order). */
+  readonly seq: number;
+  /** The CloudEvent as JSON text. */
+  readonly body: string;
+  /** The subscriptions it was matched to. */
+  readonly subscriptions: readonly string[];
+}
+
 /** A running in-process consumer. */
 export interface Consumer {
   /** Stops claiming and waits for attempts in flight. */
@@ -111,6 +122,7 @@ export class Engine {
   private closed = false;
   private readonly hooks: EngineHooks;
   private readonly changeListeners = new Set<(change: SubscriptionChange) => void>();
+  private readonly publishListeners = new Set<(event: PublishedEvent) => void>();
   /** One function for the engine's life: event ids are generated per clock function, monotonic across publishes. */
   private readonly now = (): number => this.clock.now();
   /** Dead-letter queues: list, inspect, delete, redrive. */
@@ -410,6 +422,7 @@ export class Engine {
       if (o.status === 'accepted') for (const s of events[i]!.subscriptions) woken.add(s);
     });
     for (const s of woken) this.wake(s);
+    if (this.publishListeners.size > 0) this.published(busName, events, outcomes);
     return { results: events.map((e, i) => ({ id: e.id, status: outcomes[i]?.status ?? 'accepted' })) };
   }
 
@@ -496,6 +509,40 @@ export class Engine {
     const entry = (change: SubscriptionChange): void => listener(change); // the same listener may register twice
     this.changeListeners.add(entry);
     return () => void this.changeListeners.delete(entry);
+  }
+
+  /**
+   * Calls `listener` with every event this instance stores, right after its commit, in commit order
+   * (duplicates are not stored, so not told); `busbar tail` streams these. A listener that throws is
+   * reported to `onError`. Returns a function that removes the listener.
+   * @example
+   * ```ts
+   * const off = bus.onPublish(({ bus, body }) => console.log(bus, body));
+   * off();
+   * ```
+   */
+  onPublish(listener: (event: PublishedEvent) => void): () => void {
+    if (typeof listener !== 'function') {
+      throw new BusError('INVALID_ARGUMENT', `Expected \`listener\` to be a function, got ${describeValue(listener)}`);
+    }
+    const entry = (event: PublishedEvent): void => listener(event);
+    this.publishListeners.add(entry);
+    return () => void this.publishListeners.delete(entry);
+  }
+
+  private published(bus: string, events: readonly NewEvent[], outcomes: readonly AppendOutcome[]): void {
+    events.forEach((event, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.status !== 'accepted') return;
+      const published = { bus, seq: outcome.seq, body: event.body, subscriptions: event.subscriptions };
+      for (const listener of [...this.publishListeners]) {
+        try {
+          listener(published);
+        } catch (err) {
+          this.options.onError(err);
+        }
+      }
+    });
   }
 
   private changed(kind: SubscriptionChange['kind'], subscription: SubscriptionRecord): void {
