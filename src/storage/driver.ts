@@ -229,8 +229,29 @@ export interface ReplayRecord {
   readonly scanned: number;
   readonly enqueued: number;
   readonly error: string | null;
+  /**
+   * The engine instance running it, which holds it until `leaseUntil` and renews that with every step:
+   * with several processes on one store, a replay runs in one of them at a time, and another takes it
+   * over when the lease lapses (its runner died).
+   */
+  readonly owner: string | null;
+  readonly leaseUntil: number | null;
   readonly createdAt: number;
   readonly updatedAt: number;
+}
+
+/** One step of a running replay, for {@link StorageDriver.advanceReplay}. */
+export interface ReplayStep {
+  /** Deliveries to create, due at `now`. */
+  readonly deliveries: readonly NewDelivery[];
+  /** Progress after this step: the last archived `seq` processed, and events scanned in total. */
+  readonly cursor: number;
+  readonly scanned: number;
+  /** `running` to go on; `completed`, or `failed` with `error`, to end the replay. */
+  readonly state: 'running' | 'completed' | 'failed';
+  readonly error: string | null;
+  /** The owner's lease after this step; `now` (or earlier) releases the replay to any instance. */
+  readonly leaseUntil: number;
 }
 
 /** A delivery to create directly (replays). */
@@ -333,12 +354,27 @@ export interface StorageDriver {
   /** Every delivery of the event with its attempts, by delivery id. */
   deliveriesOf(eventSeq: number): Promise<DeliveryTrace[]>;
 
-  /** Creates pending deliveries due at `now` (replays); returns how many. */
-  enqueue(deliveries: readonly NewDelivery[], now: number): Promise<number>;
   /** Of `seqs`, those already delivered successfully to `subscription` (any earlier delivery). */
   deliveredSeqs(subscription: string, seqs: readonly number[]): Promise<Set<number>>;
 
+  /** Stores a replay record whole (a new replay). */
   putReplay(replay: ReplayRecord): Promise<void>;
+  /**
+   * Takes a running replay for `owner` until `leaseUntil` when no other owner's lease lasts beyond `now`
+   * (none, lapsed, or `owner` itself). Returns the updated record, or null (changing nothing) when the
+   * replay is unknown, not running, or held by another owner.
+   */
+  acquireReplay(id: string, owner: string, leaseUntil: number, now: number): Promise<ReplayRecord | null>;
+  /**
+   * One step of a replay, atomically: creates the step's pending deliveries (due at `now`, marked with
+   * their `replayId`), adds their number to `enqueued`, and stores the progress, state and lease. Only
+   * while the replay is running and `owner` holds it; otherwise returns null and changes nothing (it
+   * was cancelled, or another instance took it over). Rejects, changing nothing, when a delivery names
+   * an unknown event or subscription, or pairs them across buses.
+   */
+  advanceReplay(id: string, owner: string, step: ReplayStep, now: number): Promise<ReplayRecord | null>;
+  /** Ends a running replay as `cancelled`, whoever runs it; false when it is unknown or not running. */
+  cancelReplay(id: string, now: number): Promise<boolean>;
   getReplay(id: string): Promise<ReplayRecord | null>;
   listReplays(bus?: string): Promise<ReplayRecord[]>;
 

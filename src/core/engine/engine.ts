@@ -578,7 +578,10 @@ export class Engine {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
-  /** Runs retention (archive age and size) and forgets expired dedupe entries. */
+  /**
+   * Runs retention (archive age and size), forgets expired dedupe entries, and takes over replays whose
+   * runner (another process on this store) stopped renewing its lease.
+   */
   async runMaintenance(): Promise<void> {
     try {
       const now = this.clock.now();
@@ -588,6 +591,7 @@ export class Engine {
         await this.driver.purgeArchive(record.name, { olderThan: maxAgeMs === null ? null : now - maxAgeMs, maxBytes });
       }
       await this.driver.pruneDedupe(now - this.options.dedupeWindowMs);
+      await this.replays.resumeRunning();
     } catch (err) {
       this.options.onError(err);
     }

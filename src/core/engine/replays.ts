@@ -2,12 +2,15 @@
  * Replays: archived events from a time range, optionally filtered by a pattern, re-delivered to named
  * subscriptions (or to every subscription whose pattern matches now), marked with the replay's id (the
  * consumer sees it as the `replayid` extension). Replayed events are not archived again. A replay's
- * progress is stored, so a replay interrupted by a restart resumes where it stopped.
+ * progress is stored with each page's deliveries in one step, so a replay interrupted by a restart
+ * resumes where it stopped, without repeating or losing a page. One engine instance runs a replay at a
+ * time (it owns it under a lease renewed every page); when the owner dies, another instance on the same
+ * store takes it over once the lease lapses (checked at start and at every maintenance run).
  */
 import { BusError, describeValue } from '../errors.js';
 import { uuidv7 } from '../uuid.js';
 import { PatternIndex, validatePattern } from '../../patterns/index.js';
-import type { NewDelivery, ReplayRecord, SubscriptionRecord } from '../../storage/driver.js';
+import type { NewDelivery, ReplayRecord, ReplayStep, SubscriptionRecord } from '../../storage/driver.js';
 import type { EngineHooks } from './hooks.js';
 
 /** What to replay. */
@@ -28,6 +31,8 @@ export interface ReplayInput {
 }
 
 const PAGE = 1_000;
+/** How long a replay stays with its runner without progress before another instance may take it. */
+export const REPLAY_LEASE_MS = 30_000;
 
 interface Running {
   cancelled: boolean;
@@ -38,6 +43,8 @@ interface Running {
 
 export class Replays {
   private readonly running = new Map<string, Running>();
+  /** This engine instance, as the owner of the replays it runs. */
+  private readonly owner = uuidv7();
 
   constructor(
     private readonly hooks: EngineHooks & {
@@ -113,6 +120,8 @@ export class Replays {
       scanned: 0,
       enqueued: 0,
       error: null,
+      owner: this.owner,
+      leaseUntil: now + REPLAY_LEASE_MS,
       createdAt: now,
       updatedAt: now,
     };
@@ -131,18 +140,18 @@ export class Replays {
     return this.hooks.storage(() => this.hooks.driver.listReplays(bus));
   }
 
-  /** Stops a running replay; deliveries already enqueued stay. */
+  /**
+   * Stops a running replay, wherever it runs (its runner stops at its next page); deliveries already
+   * enqueued stay.
+   */
   async cancel(id: string): Promise<ReplayRecord> {
-    const record = await this.get(id);
+    await this.get(id);
+    await this.hooks.storage(() => this.hooks.driver.cancelReplay(id, this.hooks.clock.now()));
     const run = this.running.get(id);
     if (run !== undefined) {
       run.cancelled = true;
       run.interrupt();
       await run.done;
-    } else if (record.state === 'running') {
-      await this.hooks.storage(() =>
-        this.hooks.driver.putReplay({ ...record, state: 'cancelled', updatedAt: this.hooks.clock.now() }),
-      );
     }
     return this.get(id);
   }
@@ -153,12 +162,22 @@ export class Replays {
     return this.get(id);
   }
 
-  /** Continues replays that were running when the process stopped. */
+  /**
+   * Runs the running replays that no live instance holds: those of a stopped or crashed process (at
+   * start), and those whose runner's lease lapsed (at every maintenance run).
+   */
   async resumeRunning(): Promise<void> {
-    for (const r of await this.list()) if (r.state === 'running') this.launch(r);
+    if (this.stopping) return;
+    const { driver, clock } = this.hooks;
+    for (const r of await this.list()) {
+      if (r.state !== 'running' || this.running.has(r.id)) continue;
+      const now = clock.now();
+      const mine = await this.hooks.storage(() => driver.acquireReplay(r.id, this.owner, now + REPLAY_LEASE_MS, now));
+      if (mine !== null && !this.stopping) this.launch(mine);
+    }
   }
 
-  /** Pauses every running replay for shutdown; they resume on the next start. */
+  /** Pauses every running replay for shutdown, releasing it: it resumes at the next start (here or elsewhere). */
   async stopAll(): Promise<void> {
     const runs = [...this.running.values()];
     this.stopping = true;
@@ -173,29 +192,56 @@ export class Replays {
 
   private launch(record: ReplayRecord): void {
     const run: Running = { cancelled: false, done: Promise.resolve(), interrupt: () => undefined };
-    run.done = this.execute(record, run)
+    const progress = { record };
+    run.done = this.execute(progress, run)
       .catch(async (err: unknown) => {
         this.hooks.onError(err);
+        const { record: last } = progress;
         const message = err instanceof Error ? err.message : String(err);
-        const latest = (await this.hooks.driver.getReplay(record.id).catch(() => null)) ?? record;
+        const now = this.hooks.clock.now();
+        const failed: ReplayStep = {
+          deliveries: [],
+          cursor: last.cursor,
+          scanned: last.scanned,
+          state: 'failed',
+          error: message,
+          leaseUntil: now,
+        };
         await this.hooks.driver
-          .putReplay({ ...latest, state: 'failed', error: message, updatedAt: this.hooks.clock.now() })
+          .advanceReplay(last.id, this.owner, failed, now)
           .catch((e: unknown) => this.hooks.onError(e));
       })
       .finally(() => this.running.delete(record.id));
     this.running.set(record.id, run);
   }
 
-  private async execute(initial: ReplayRecord, run: Running): Promise<void> {
+  /** Runs a replay page by page while this instance owns it; `progress.record` follows the stored record. */
+  private async execute(progress: { record: ReplayRecord }, run: Running): Promise<void> {
     const { driver, clock } = this.hooks;
-    let record = initial;
+    const initial = progress.record;
     const filter = new PatternIndex();
-    if (record.pattern !== null) filter.add('filter', record.pattern);
-    const limit = record.ratePerSec === null ? PAGE : Math.max(1, Math.min(PAGE, Math.floor(record.ratePerSec)));
+    if (initial.pattern !== null) filter.add('filter', initial.pattern);
+    const limit = initial.ratePerSec === null ? PAGE : Math.max(1, Math.min(PAGE, Math.floor(initial.ratePerSec)));
+    /** Stores one step; false when the replay is no longer this instance's to run (cancelled, taken over). */
+    const step = async (s: Omit<ReplayStep, 'leaseUntil'>, leaseUntil?: number): Promise<boolean> => {
+      const now = clock.now();
+      const next = await driver.advanceReplay(
+        initial.id,
+        this.owner,
+        { ...s, leaseUntil: leaseUntil ?? now + REPLAY_LEASE_MS },
+        now,
+      );
+      if (next === null) return false;
+      progress.record = next;
+      return true;
+    };
     for (;;) {
+      const record = progress.record;
       if (run.cancelled) {
-        // Shutdown leaves the replay running so that it resumes; a cancel ends it.
-        if (!this.stopping) await driver.putReplay({ ...record, state: 'cancelled', updatedAt: clock.now() });
+        // A shutdown releases the replay so that the next start resumes it at once; a cancel has
+        // already ended it in storage.
+        const { cursor, scanned } = record;
+        if (this.stopping) await step({ deliveries: [], cursor, scanned, state: 'running', error: null }, clock.now());
         return;
       }
       const started = clock.now();
@@ -206,7 +252,7 @@ export class Replays {
         limit,
       });
       if (page.length === 0) {
-        await driver.putReplay({ ...record, state: 'completed', updatedAt: clock.now() });
+        await step({ deliveries: [], cursor: record.cursor, scanned: record.scanned, state: 'completed', error: null });
         return;
       }
       // Patterns as they are now: a subscription changed since the event was published gets what it asks for today.
@@ -222,15 +268,14 @@ export class Replays {
           deliveries.push({ subscription, eventSeq: event.seq, replayId: record.id });
       }
       if (record.skipDelivered && deliveries.length > 0) deliveries = await this.withoutDelivered(deliveries);
-      const enqueued = deliveries.length === 0 ? 0 : await driver.enqueue(deliveries, clock.now());
-      record = {
-        ...record,
+      const stepped = await step({
+        deliveries,
         cursor: page[page.length - 1]!.seq,
         scanned: record.scanned + page.length,
-        enqueued: record.enqueued + enqueued,
-        updatedAt: clock.now(),
-      };
-      await driver.putReplay(record);
+        state: 'running',
+        error: null,
+      });
+      if (!stepped) return;
       for (const name of new Set(deliveries.map((d) => d.subscription))) this.hooks.wake(name);
       if (record.ratePerSec !== null) {
         const wait = (page.length / record.ratePerSec) * 1000 - (clock.now() - started);

@@ -3,12 +3,13 @@
  * and replay records.
  */
 import { expect } from 'vitest';
-import type { ArchiveQuery, StorageDriver } from '../driver.js';
+import type { ArchiveQuery, NewDelivery, StorageDriver } from '../driver.js';
 import {
   BUS,
   T0,
   attemptFor,
   claimOne,
+  enqueue,
   killOldest,
   makeEvent,
   makeReplay,
@@ -136,39 +137,114 @@ export function archiveTests(s: ConformanceSuite): void {
     });
   });
 
-  s.area('enqueue', () => {
-    s.test('enqueue creates pending deliveries due at now with their replay id', async (d) => {
-      await setup(d, ['a', 'b']);
-      const [seq = 0] = await publish(d, [makeEvent('e-1')], T0);
-      const made = await d.enqueue(
-        [
-          { subscription: 'a', eventSeq: seq, replayId: 'r-1' },
-          { subscription: 'b', eventSeq: seq, replayId: null },
-        ],
-        T0 + 100,
-      );
-      expect(made).toBe(2);
-      const traces = await d.deliveriesOf(seq);
-      expect(
-        traces.map((t) => [t.subscription, t.state, t.enqueuedAt, t.availableAt, t.replayId, t.redriveOf]),
-      ).toEqual([
-        ['a', 'pending', T0 + 100, T0 + 100, 'r-1', null],
-        ['b', 'pending', T0 + 100, T0 + 100, null, null],
-      ]);
-      expect(await claimOne(d, 'a', T0 + 100)).toMatchObject({ replayId: 'r-1', attempt: 1, enqueuedAt: T0 + 100 });
-      expect(await d.enqueue([], T0 + 200)).toBe(0);
-    });
+  s.area('replay steps', () => {
+    s.test(
+      'advanceReplay creates pending deliveries due at now with their replay id, and stores progress',
+      async (d) => {
+        await setup(d, ['a', 'b']);
+        const [seq = 0] = await publish(d, [makeEvent('e-1')], T0);
+        await d.putReplay(makeReplay('r-1', { enqueued: 3 }));
+        const step = {
+          deliveries: [
+            { subscription: 'a', eventSeq: seq, replayId: 'r-1' },
+            { subscription: 'b', eventSeq: seq, replayId: null },
+          ],
+          cursor: seq,
+          scanned: 9,
+          state: 'running',
+          error: null,
+          leaseUntil: T0 + 60_000,
+        } as const;
+        const next = await d.advanceReplay('r-1', 'runner-1', step, T0 + 100);
+        expect(next).toEqual({
+          ...makeReplay('r-1'),
+          cursor: seq,
+          scanned: 9,
+          enqueued: 5,
+          leaseUntil: T0 + 60_000,
+          updatedAt: T0 + 100,
+        });
+        expect(await d.getReplay('r-1')).toEqual(next);
+        const traces = await d.deliveriesOf(seq);
+        expect(
+          traces.map((t) => [t.subscription, t.state, t.enqueuedAt, t.availableAt, t.replayId, t.redriveOf]),
+        ).toEqual([
+          ['a', 'pending', T0 + 100, T0 + 100, 'r-1', null],
+          ['b', 'pending', T0 + 100, T0 + 100, null, null],
+        ]);
+        expect(await claimOne(d, 'a', T0 + 100)).toMatchObject({ replayId: 'r-1', attempt: 1, enqueuedAt: T0 + 100 });
+        const done = { ...step, deliveries: [], state: 'completed' } as const;
+        expect(await d.advanceReplay('r-1', 'runner-1', done, T0 + 200)).toMatchObject({
+          state: 'completed',
+          enqueued: 5,
+        });
+        // Ended: no further steps.
+        expect(await d.advanceReplay('r-1', 'runner-1', step, T0 + 300)).toBeNull();
+        expect((await d.deliveriesOf(seq)).length).toBe(2);
+      },
+    );
 
-    s.test('enqueue of an unknown event or subscription rejects and stores nothing', async (d) => {
+    s.test('a step with an unknown event or subscription rejects and changes nothing', async (d) => {
       await setup(d, ['a']);
       const [seq = 0] = await publish(d, [makeEvent('e-1')], T0);
+      await d.putReplay(makeReplay('r-1'));
       const valid = { subscription: 'a', eventSeq: seq, replayId: 'r-1' };
       const unknownEvent = { subscription: 'a', eventSeq: seq + 1_000, replayId: 'r-1' };
       const unknownSub = { subscription: 'nope', eventSeq: seq, replayId: 'r-1' };
-      await expect(d.enqueue([valid, unknownEvent], T0 + 1)).rejects.toBeInstanceOf(Error);
-      await expect(d.enqueue([valid, unknownSub], T0 + 1)).rejects.toBeInstanceOf(Error);
+      const step = (deliveries: NewDelivery[]) =>
+        ({ deliveries, cursor: seq, scanned: 1, state: 'running', error: null, leaseUntil: T0 + 60_000 }) as const;
+      await expect(d.advanceReplay('r-1', 'runner-1', step([valid, unknownEvent]), T0 + 1)).rejects.toBeInstanceOf(
+        Error,
+      );
+      await expect(d.advanceReplay('r-1', 'runner-1', step([valid, unknownSub]), T0 + 1)).rejects.toBeInstanceOf(Error);
       expect(await d.deliveriesOf(seq)).toEqual([]);
-      expect((await d.subscriptionStats('a')).backlog).toBe(0);
+      expect(await d.getReplay('r-1')).toEqual(makeReplay('r-1'));
+    });
+
+    s.test('only the owner advances a running replay; a cancelled one takes no step', async (d) => {
+      await setup(d, ['a']);
+      const [seq = 0] = await publish(d, [makeEvent('e-1')], T0);
+      await d.putReplay(makeReplay('r-1'));
+      const step = {
+        deliveries: [{ subscription: 'a', eventSeq: seq, replayId: 'r-1' }],
+        cursor: seq,
+        scanned: 1,
+        state: 'running',
+        error: null,
+        leaseUntil: T0 + 60_000,
+      } as const;
+      expect(await d.advanceReplay('r-1', 'someone-else', step, T0 + 1)).toBeNull();
+      expect(await d.advanceReplay('nope', 'runner-1', step, T0 + 1)).toBeNull();
+      expect(await d.cancelReplay('r-1', T0 + 2)).toBe(true);
+      expect(await d.advanceReplay('r-1', 'runner-1', step, T0 + 3)).toBeNull();
+      expect(await d.deliveriesOf(seq)).toEqual([]);
+      expect(await d.getReplay('r-1')).toEqual({ ...makeReplay('r-1'), state: 'cancelled', updatedAt: T0 + 2 });
+      expect(await d.cancelReplay('r-1', T0 + 4)).toBe(false);
+      expect(await d.cancelReplay('nope', T0 + 4)).toBe(false);
+    });
+
+    s.test('acquireReplay takes a running replay only when no other owner holds a live lease', async (d) => {
+      await setup(d, ['a']);
+      await d.putReplay(makeReplay('r-1', { owner: 'runner-1', leaseUntil: T0 + 30_000 }));
+      expect(await d.acquireReplay('r-1', 'runner-2', T0 + 60_000, T0 + 29_999)).toBeNull();
+      // The owner renews its own lease.
+      expect(await d.acquireReplay('r-1', 'runner-1', T0 + 40_000, T0 + 1)).toMatchObject({ leaseUntil: T0 + 40_000 });
+      // Lapsed: another instance takes over, and the old owner can no longer step.
+      const taken = await d.acquireReplay('r-1', 'runner-2', T0 + 70_000, T0 + 40_000);
+      expect(taken).toEqual({
+        ...makeReplay('r-1'),
+        owner: 'runner-2',
+        leaseUntil: T0 + 70_000,
+        updatedAt: T0 + 40_000,
+      });
+      const step = { deliveries: [], cursor: 0, scanned: 0, state: 'running', error: null, leaseUntil: 1 } as const;
+      expect(await d.advanceReplay('r-1', 'runner-1', step, T0 + 40_001)).toBeNull();
+      // A released replay (no owner) and a completed one.
+      await d.putReplay(makeReplay('r-2', { owner: null, leaseUntil: null }));
+      expect(await d.acquireReplay('r-2', 'runner-3', T0 + 9, T0)).toMatchObject({ owner: 'runner-3' });
+      await d.putReplay(makeReplay('r-3', { state: 'completed', owner: null, leaseUntil: null }));
+      expect(await d.acquireReplay('r-3', 'runner-3', T0 + 9, T0)).toBeNull();
+      expect(await d.acquireReplay('nope', 'runner-3', T0 + 9, T0)).toBeNull();
     });
 
     s.test('deliveredSeqs returns the given seqs with a delivered delivery to the subscription', async (d) => {
@@ -182,7 +258,8 @@ export function archiveTests(s: ConformanceSuite): void {
       await settle(d, await claimOne(d, 'a', T0), { kind: 'ack' }, T0 + 1);
       await killOldest(d, 'a', T0 + 2);
       await claimOne(d, 'a', T0 + 3);
-      await d.enqueue(
+      await enqueue(
+        d,
         [
           { subscription: 'a', eventSeq: s1, replayId: 'r-1' },
           { subscription: 'b', eventSeq: s4, replayId: 'r-1' },

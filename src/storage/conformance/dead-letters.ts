@@ -4,6 +4,7 @@
 import { expect } from 'vitest';
 import type { StorageDriver } from '../driver.js';
 import {
+  enqueue,
   BUS,
   T0,
   attemptFor,
@@ -183,7 +184,7 @@ export function deadLetterTests(s: ConformanceSuite): void {
     s.test('redrive keeps the replay id', async (d) => {
       await setup(d, ['a']);
       const [seq = 0] = await publishAll(d, ['e-1'], []);
-      await d.enqueue([{ subscription: 'a', eventSeq: seq, replayId: 'r-1' }], T0 + 1);
+      await enqueue(d, [{ subscription: 'a', eventSeq: seq, replayId: 'r-1' }], T0 + 1);
       const dead = await killOldest(d, 'a', T0 + 2);
       expect((await d.getDeadLetter('a', dead))?.replayId).toBe('r-1');
       await d.redrive('a', [dead], T0 + 3);

@@ -10,8 +10,10 @@ import type {
   CompletionItem,
   DeliveryPolicy,
   DeliveryTrace,
+  NewDelivery,
   NewEvent,
   ReplayRecord,
+  ReplayStep,
   StorageDriver,
   SubscriptionRecord,
 } from '../driver.js';
@@ -133,10 +135,33 @@ export function makeReplay(id: string, overrides: Partial<ReplayRecord> = {}): R
     scanned: 0,
     enqueued: 0,
     error: null,
+    owner: 'runner-1',
+    leaseUntil: T0 + 30_000,
     createdAt: T0,
     updatedAt: T0,
     ...overrides,
   };
+}
+
+/**
+ * Creates deliveries the way replays do: one step of a running fixture replay (created on first use);
+ * returns how many were made.
+ */
+export async function enqueue(d: StorageDriver, deliveries: readonly NewDelivery[], now: number): Promise<number> {
+  if ((await d.getReplay('fixture-replay')) === null) {
+    await d.putReplay(makeReplay('fixture-replay', { owner: 'fixture', leaseUntil: Number.MAX_SAFE_INTEGER }));
+  }
+  const before = (await d.getReplay('fixture-replay'))!.enqueued;
+  const step: ReplayStep = {
+    deliveries,
+    cursor: 0,
+    scanned: 0,
+    state: 'running',
+    error: null,
+    leaseUntil: Number.MAX_SAFE_INTEGER,
+  };
+  const after = await d.advanceReplay('fixture-replay', 'fixture', step, now);
+  return after!.enqueued - before;
 }
 
 /** Stores a bus and subscriptions on it (by name). */

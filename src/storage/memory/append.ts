@@ -76,7 +76,7 @@ export function append(store: MemoryStore, requests: readonly AppendRequest[], n
   return requests.map((request) => request.events.map((event) => appendOne(store, request, event, now)));
 }
 
-/** Creates pending deliveries for archived events (replays); see `StorageDriver.enqueue`. */
+/** Creates pending deliveries for archived events (a replay's step); rejects, storing nothing, on a bad one. */
 export function enqueue(store: MemoryStore, deliveries: readonly NewDelivery[], now: number): number {
   deliveries.forEach((d, i) => {
     const sub = store.subscriptions.get(d.subscription);

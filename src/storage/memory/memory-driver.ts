@@ -16,8 +16,8 @@ import type {
   DeadLetterFilter,
   DeliveryTrace,
   DriverCapabilities,
-  NewDelivery,
   ReplayRecord,
+  ReplayStep,
   StorageDriver,
   StoredEvent,
   SubscriptionRecord,
@@ -198,11 +198,6 @@ export class MemoryDriver implements StorageDriver {
     return this.run((store) => archive.deliveriesOf(store, eventSeq));
   }
 
-  /** Rejects, storing nothing, when a subscription or event is unknown or they are on different buses. */
-  enqueue(deliveries: readonly NewDelivery[], now: number): Promise<number> {
-    return this.run((store) => enqueue(store, deliveries, now));
-  }
-
   deliveredSeqs(subscription: string, seqs: readonly number[]): Promise<Set<number>> {
     return this.run((store) => archive.deliveredSeqs(store, subscription, seqs));
   }
@@ -210,6 +205,47 @@ export class MemoryDriver implements StorageDriver {
   putReplay(replay: ReplayRecord): Promise<void> {
     return this.run((store) => {
       store.replays.set(replay.id, frozenCopy(replay));
+    });
+  }
+
+  acquireReplay(id: string, owner: string, leaseUntil: number, now: number): Promise<ReplayRecord | null> {
+    return this.run((store) => {
+      const replay = store.replays.get(id);
+      if (replay?.state !== 'running') return null;
+      const held = replay.owner !== null && replay.owner !== owner && (replay.leaseUntil ?? 0) > now;
+      if (held) return null;
+      const next = frozenCopy({ ...replay, owner, leaseUntil, updatedAt: now });
+      store.replays.set(id, next);
+      return next;
+    });
+  }
+
+  advanceReplay(id: string, owner: string, step: ReplayStep, now: number): Promise<ReplayRecord | null> {
+    return this.run((store) => {
+      const replay = store.replays.get(id);
+      if (replay?.state !== 'running' || replay.owner !== owner) return null;
+      const enqueued = enqueue(store, step.deliveries, now);
+      const next = frozenCopy({
+        ...replay,
+        cursor: step.cursor,
+        scanned: step.scanned,
+        enqueued: replay.enqueued + enqueued,
+        state: step.state,
+        error: step.error,
+        leaseUntil: step.leaseUntil,
+        updatedAt: now,
+      });
+      store.replays.set(id, next);
+      return next;
+    });
+  }
+
+  cancelReplay(id: string, now: number): Promise<boolean> {
+    return this.run((store) => {
+      const replay = store.replays.get(id);
+      if (replay?.state !== 'running') return false;
+      store.replays.set(id, frozenCopy({ ...replay, state: 'cancelled', updatedAt: now }));
+      return true;
     });
   }
 

@@ -71,9 +71,9 @@ export function prepareCatalog(db: Database.Database, shared: SharedStatements) 
 
   const putReplay = db.prepare<[ReplayRow]>(
     `INSERT OR REPLACE INTO replays (id, bus, from_ms, to_ms, pattern, subscriptions, skip_delivered, rate_per_sec,
-       state, cursor, scanned, enqueued, error, created_at, updated_at)
+       state, cursor, scanned, enqueued, error, owner, lease_until, created_at, updated_at)
      VALUES (@id, @bus, @from_ms, @to_ms, @pattern, @subscriptions, @skip_delivered, @rate_per_sec, @state, @cursor,
-       @scanned, @enqueued, @error, @created_at, @updated_at)`,
+       @scanned, @enqueued, @error, @owner, @lease_until, @created_at, @updated_at)`,
   );
   const getReplay = db.prepare<[string], ReplayRow>('SELECT * FROM replays WHERE id = ?');
   const listReplays = db.prepare<[], ReplayRow>('SELECT * FROM replays ORDER BY created_at, id');
@@ -153,6 +153,8 @@ export function prepareCatalog(db: Database.Database, shared: SharedStatements) 
         scanned: replay.scanned,
         enqueued: replay.enqueued,
         error: replay.error,
+        owner: replay.owner,
+        lease_until: replay.leaseUntil,
         created_at: replay.createdAt,
         updated_at: replay.updatedAt,
       }),

@@ -19,8 +19,8 @@ import type {
   DeadLetterFilter,
   DeliveryTrace,
   DriverCapabilities,
-  NewDelivery,
   ReplayRecord,
+  ReplayStep,
   StorageDriver,
   StoredEvent,
   SubscriptionRecord,
@@ -40,6 +40,7 @@ import {
   type Durability,
   type SqliteSettings,
 } from './schema.js';
+import { prepareReplays } from './replays.js';
 import { prepareShared } from './statements.js';
 
 /** Options for {@link openSqlite}. */
@@ -57,9 +58,11 @@ export interface SqliteOptions {
 
 function prepareOperations(db: Database.Database) {
   const shared = prepareShared(db);
+  const append = prepareAppend(db, shared);
   return {
     catalog: prepareCatalog(db, shared),
-    append: prepareAppend(db, shared),
+    append,
+    replays: prepareReplays(db, append.enqueue),
     leases: prepareLeases(db, shared),
     dead: prepareDeadLetters(db, shared),
     archive: prepareArchive(db, shared),
@@ -210,15 +213,21 @@ export class SqliteDriver implements StorageDriver {
     return settle(() => this.#run.dead.lineage(eventSeq));
   }
 
-  enqueue(deliveries: readonly NewDelivery[], now: number): Promise<number> {
-    return settle(() => this.#run.append.enqueue(deliveries, now));
-  }
   deliveredSeqs(subscription: string, seqs: readonly number[]): Promise<Set<number>> {
     return settle(() => this.#run.archive.deliveredSeqs(subscription, seqs));
   }
 
   putReplay(replay: ReplayRecord): Promise<void> {
     return settle(() => this.#run.catalog.putReplay(replay));
+  }
+  acquireReplay(id: string, owner: string, leaseUntil: number, now: number): Promise<ReplayRecord | null> {
+    return settle(() => this.#run.replays.acquire(id, owner, leaseUntil, now));
+  }
+  advanceReplay(id: string, owner: string, step: ReplayStep, now: number): Promise<ReplayRecord | null> {
+    return settle(() => this.#run.replays.advance(id, owner, step, now));
+  }
+  cancelReplay(id: string, now: number): Promise<boolean> {
+    return settle(() => this.#run.replays.cancel(id, now));
   }
   getReplay(id: string): Promise<ReplayRecord | null> {
     return settle(() => this.#run.catalog.getReplay(id));

@@ -209,6 +209,8 @@ export interface ReplayRow {
   scanned: number;
   enqueued: number;
   error: string | null;
+  owner: string | null;
+  lease_until: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -229,6 +231,8 @@ export function toReplayRecord(row: ReplayRow): ReplayRecord {
     scanned: row.scanned,
     enqueued: row.enqueued,
     error: row.error,
+    owner: row.owner,
+    leaseUntil: row.lease_until,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

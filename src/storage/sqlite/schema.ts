@@ -157,6 +157,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE attempts ADD COLUMN response_body TEXT;
   `,
+  // v3: a replay's owner and lease, so that it runs in one process at a time.
+  `
+  ALTER TABLE replays ADD COLUMN owner TEXT;
+  ALTER TABLE replays ADD COLUMN lease_until INTEGER;
+  `,
 ];
 
 /** The schema version this code writes: the number of {@link MIGRATIONS}. */
