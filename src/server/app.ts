@@ -97,6 +97,17 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
     // Errors Fastify raises before routing (a malformed URL) take the same shape as every other.
     frameworkErrors: errorHandler,
   });
+  // While closing, answers end their keep-alive connection, so that close() does not wait for clients
+  // to hang up (requests still running finish; long-polls are answered at once, see routes/pull.ts).
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
+  });
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(/^application\/([\w.-]+\+)?json\s*(;|$)/i, { parseAs: 'string' }, (request, text, done) => {

@@ -50,17 +50,28 @@ function settled(results: ReceiptResult[]): { results: ReceiptResult[] } {
 
 export function pullRoutes(app: FastifyInstance, { bus }: RouteOptions): void {
   const schema = { params: subscriptionParams };
+  // Long-polls waiting right now: a closing server answers them at once (empty) instead of waiting.
+  const polls = new Set<AbortController>();
+  app.addHook('preClose', (done) => {
+    for (const poll of polls) poll.abort();
+    done();
+  });
 
   app.post<Route<ReceiveOptions>>('/v1/subscriptions/:name/pull', { schema }, async (request, reply) => {
     const options = body(request.body, 'pull');
     check(['max', 'waitMs', 'leaseMs'], options, 'pull');
     // A client that disconnects during a long-poll stops the wait, so nothing is leased for nobody.
-    const gone = new AbortController();
+    const poll = new AbortController();
     reply.raw.once('close', () => {
-      if (!reply.raw.writableEnded) gone.abort();
+      if (!reply.raw.writableEnded) poll.abort();
     });
-    const messages = await bus.pull.receive(request.params.name, { ...options, signal: gone.signal });
-    return { messages };
+    polls.add(poll);
+    try {
+      const messages = await bus.pull.receive(request.params.name, { ...options, signal: poll.signal });
+      return { messages };
+    } finally {
+      polls.delete(poll);
+    }
   });
 
   app.post<Route<{ receipts: unknown }>>('/v1/subscriptions/:name/ack', { schema }, async (request) => {
