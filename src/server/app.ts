@@ -17,6 +17,7 @@ import { patternRoutes } from './routes/patterns.js';
 import { tailRoutes } from './routes/tail.js';
 import { authenticator, type ApiKey } from './auth.js';
 import { collectRoutes, openApiDocument } from './openapi.js';
+import { createMetrics } from './metrics.js';
 import { packageVersion } from '../version.js';
 
 declare module 'fastify' {
@@ -40,6 +41,8 @@ export interface ServerOptions {
   logger?: boolean;
   /** API keys with scopes; none means the API is open (see auth.ts). @default [] */
   apiKeys?: readonly ApiKey[];
+  /** `GET /metrics` also exports the process metrics (`process_*`, `nodejs_*`). @default false */
+  processMetrics?: boolean;
 }
 
 /** The default of {@link ServerOptions.maxBodyBytes}. */
@@ -160,6 +163,16 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
       const error = new BusError('STORAGE_UNAVAILABLE', `Storage is not answering: ${(err as Error).message}`);
       return reply.status(503).send({ status: 'unavailable', ...errorBody(error) });
     }
+  });
+
+  const metrics = createMetrics(bus, { processMetrics: options.processMetrics === true });
+  app.addHook('onClose', (_instance, done) => {
+    metrics.close();
+    done();
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
   });
 
   let document: Record<string, unknown> | undefined;

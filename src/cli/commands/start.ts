@@ -28,7 +28,7 @@ export function registerStartCommand(program: Command): void {
     .action(async (flags: StartFlags) => {
       const settings = resolveStartSettings(flags, process.env);
       const bus = await Busbar.open({ storage: settings.storage, durability: settings.durability });
-      const app = buildServer(bus, { apiKeys: settings.apiKeys });
+      const app = buildServer(bus, { apiKeys: settings.apiKeys, processMetrics: true });
       try {
         if (settings.topology !== null) {
           const outcome = await applyTopology(bus, settings.topology);

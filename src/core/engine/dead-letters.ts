@@ -167,6 +167,7 @@ export class DeadLetters {
       count += await this.hooks.storage(() => this.hooks.driver.redrive(subscription, chunk, this.hooks.clock.now()));
     }
     this.hooks.wake(subscription);
+    if (count > 0) this.hooks.observers.emit('redrive', subscription, count);
     return { count, dryRun };
   }
 

@@ -457,6 +457,57 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
     });
   });
 
+  describe('observers', () => {
+    it('are told of publishes, rejections, every settled attempt, redrives and replays', async () => {
+      const seen: Array<[string, unknown]> = [];
+      const off = bus.observe({
+        publish: (o) => seen.push(['publish', { ...o, durationMs: typeof o.durationMs }]),
+        reject: (o) => seen.push(['reject', o]),
+        attempt: (o) =>
+          seen.push([
+            'attempt',
+            [o.subscription, o.record?.outcome ?? null, o.completion.kind, o.endToEndMs, o.attemptsUsed],
+          ]),
+        redrive: (sub, n) => seen.push(['redrive', [sub, n]]),
+        replay: (sub, n) => seen.push(['replay', [sub, n]]),
+      });
+      await bus.putSubscription('flaky', {
+        bus: 'orders',
+        pattern: { type: ['a'] },
+        delivery: { maxAttempts: 2, backoff: { initialMs: 100, maxMs: 100, multiplier: 1 } },
+      });
+      await bus.putSubscription('pulled', { bus: 'orders', pattern: { type: ['a'] }, target: { type: 'pull' } });
+      await bus.publish('orders', [event('a', {}, { id: 'e-1' }), event('b')]);
+      await bus.publish('orders', event('a', {}, { id: 'e-1' }));
+      await rejection(bus.publish('orders', [event('a'), { specversion: '1.0' }]));
+      let calls = 0;
+      bus.consume('flaky', () => {
+        if (++calls === 1) throw new Error('first fails');
+        throw new NonRetriableError('then gives up');
+      });
+      await until(async () => (await bus.stats('flaky')).dead === 1, 50);
+      const [message] = await bus.pull.receive('pulled', {});
+      await clock.advance(7);
+      const ackedAfter = clock.now() - T0;
+      await bus.pull.ack('pulled', [message!.receipt]);
+      await bus.deadLetters.redrive('flaky', {});
+      const replay = await bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['pulled'] });
+      await bus.replays.wait(replay.id);
+      off();
+      await bus.publish('orders', event('b'));
+      expect(seen).toEqual([
+        ['publish', { bus: 'orders', accepted: 2, duplicates: 0, matched: 1, deliveries: 2, durationMs: 'number' }],
+        ['publish', { bus: 'orders', accepted: 0, duplicates: 1, matched: 0, deliveries: 0, durationMs: 'number' }],
+        ['reject', { bus: 'orders', code: 'INVALID_EVENT', events: 2 }],
+        ['attempt', ['flaky', 'error', 'retry', null, null]],
+        ['attempt', ['flaky', 'non_retriable', 'dead', null, 2]],
+        ['attempt', ['pulled', 'success', 'ack', ackedAfter, 1]],
+        ['redrive', ['flaky', 1]],
+        ['replay', ['pulled', 1]],
+      ]);
+    });
+  });
+
   describe('dead-letter queue', () => {
     beforeEach(async () => {
       await bus.putSubscription('pay', {

@@ -32,6 +32,7 @@ import type { EngineHooks } from './hooks.js';
 import { lineage, queryArchive, type ArchivePage, type ArchiveQueryInput, type EventLineage } from './archive.js';
 import { checkConsumerOptions, parseEventText, safe } from './checks.js';
 import { PullConsumers } from './pull.js';
+import { Observers, attemptObservation, type EngineObserver } from './observer.js';
 import { validateTarget } from './targets.js';
 
 /** Options of {@link Engine.start}. */
@@ -109,7 +110,8 @@ interface BusEntry {
 }
 
 export class Engine {
-  protected readonly clock: Clock;
+  /** The engine's clock (the system clock unless one was given). */
+  readonly clock: Clock;
   private readonly options: Required<Omit<EngineOptions, 'clock' | 'onAttempt'>> & Pick<EngineOptions, 'onAttempt'>;
   private readonly buses = new Map<string, BusEntry>();
   private readonly subs = new Map<string, SubscriptionRecord>();
@@ -131,6 +133,7 @@ export class Engine {
   readonly pull: PullConsumers;
   /** Replays from the archive. */
   readonly replays: Replays;
+  private readonly observers: Observers;
 
   protected constructor(
     readonly driver: StorageDriver,
@@ -153,7 +156,9 @@ export class Engine {
       (request) => request.events.length,
     );
     this.completer = new GroupCommitter((items) => driver.complete(items, this.clock.now()));
+    this.observers = new Observers((err) => this.options.onError(err));
     const hooks: EngineHooks = {
+      observers: this.observers,
       driver,
       clock: this.clock,
       subscription: (name: string) => this.requireSubscription(name),
@@ -376,8 +381,27 @@ export class Engine {
         `Expected \`dedupeWindowMs\` to be a non-negative integer, got ${describeValue(window)}`,
       );
     }
+    const call = { started: performance.now(), events: 1 };
+    try {
+      return await this.publishTo(bus, busName, input, window, call);
+    } catch (err) {
+      if (err instanceof BusError && this.observers.active) {
+        this.observers.emit('reject', { bus: busName, code: err.code, events: call.events });
+      }
+      throw err;
+    }
+  }
+
+  private async publishTo(
+    bus: BusEntry,
+    busName: string,
+    input: unknown,
+    window: number,
+    call: { readonly started: number; events: number },
+  ): Promise<PublishResult> {
     const parsed = typeof input === 'string' ? parseEventText(input) : input;
     const list: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
+    call.events = list.length;
     if (list.length === 0) throw new BusError('INVALID_ARGUMENT', 'Expected at least one event, got an empty batch');
     if (list.length > this.options.maxBatch) {
       throw new BusError(
@@ -423,6 +447,27 @@ export class Engine {
     });
     for (const s of woken) this.wake(s);
     if (this.publishListeners.size > 0) this.published(busName, events, outcomes);
+    if (this.observers.active) {
+      let accepted = 0;
+      let matched = 0;
+      let deliveries = 0;
+      outcomes.forEach((o, i) => {
+        if (o.status !== 'accepted') return;
+        accepted++;
+        const owed = events[i]!.subscriptions.length;
+        if (owed > 0) matched++;
+        deliveries += owed;
+      });
+      const durationMs = performance.now() - call.started;
+      this.observers.emit('publish', {
+        bus: busName,
+        accepted,
+        duplicates: events.length - accepted,
+        matched,
+        deliveries,
+        durationMs,
+      });
+    }
     return { results: events.map((e, i) => ({ id: e.id, status: outcomes[i]?.status ?? 'accepted' })) };
   }
 
@@ -472,7 +517,14 @@ export class Engine {
         random: this.options.random,
         pollIntervalMs: this.options.pollIntervalMs,
         complete: (item) => this.completer.submit(item),
-        onAttempt: (report) => this.options.onAttempt?.(report),
+        onAttempt: (report) => {
+          if (report.applied && this.observers.active) {
+            const { delivery, record, completion } = report;
+            const observation = attemptObservation(subscription, delivery, record, completion, this.clock.now());
+            this.observers.emit('attempt', observation);
+          }
+          this.options.onAttempt?.(report);
+        },
         onError: (err) => this.options.onError(err),
       },
       () => this.subs.get(subscription),
@@ -509,6 +561,22 @@ export class Engine {
     const entry = (change: SubscriptionChange): void => listener(change); // the same listener may register twice
     this.changeListeners.add(entry);
     return () => void this.changeListeners.delete(entry);
+  }
+
+  /**
+   * Tells `observer` what the engine does from now on: publishes (stored, rejected), every settled
+   * attempt of in-process, pull and webhook consumers, redrives and replays (see observer.ts; the
+   * metrics of `busbar start` come from here). Returns a function that removes the observer.
+   * @example
+   * ```ts
+   * const off = bus.observe({ publish: ({ bus, accepted }) => console.log(bus, accepted) });
+   * ```
+   */
+  observe(observer: EngineObserver): () => void {
+    if (typeof observer !== 'object' || observer === null) {
+      throw new BusError('INVALID_ARGUMENT', `Expected \`observer\` to be an object, got ${describeValue(observer)}`);
+    }
+    return this.observers.add(observer);
   }
 
   /**

@@ -2,6 +2,7 @@
 import { BusError, describeValue } from '../errors.js';
 import type { Clock } from '../clock.js';
 import type { StorageDriver, SubscriptionRecord } from '../../storage/driver.js';
+import type { Observers } from './observer.js';
 
 export interface EngineHooks {
   readonly driver: StorageDriver;
@@ -13,6 +14,8 @@ export interface EngineHooks {
   /** Runs a storage call, turning datastore failures into `STORAGE_UNAVAILABLE`. */
   readonly storage: <T>(work: () => Promise<T>) => Promise<T>;
   readonly onError: (err: unknown) => void;
+  /** Metrics and other observers of what the engine does. */
+  readonly observers: Observers;
 }
 
 /** Page cursors are sequence numbers (archive seq, dead-letter id) as decimal text. */

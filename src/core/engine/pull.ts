@@ -9,6 +9,7 @@ import type { CloudEvent } from '../events.js';
 import type { AttemptRecord, ClaimedDelivery, Completion, CompletionItem } from '../../storage/driver.js';
 import type { TimerHandle } from '../clock.js';
 import type { EngineHooks } from './hooks.js';
+import { attemptObservation } from './observer.js';
 import { backoffDelay } from './policy.js';
 
 /** A leased delivery handed to a pull consumer. */
@@ -55,6 +56,8 @@ interface Lease {
   readonly attempt: number;
   readonly enqueuedAt: number;
   readonly leaseUntil: number;
+  /** When the event was archived, for end-to-end latency. */
+  readonly publishedAt: number;
 }
 
 /** Past this many remembered leases, those that ended a minute ago or more are forgotten. */
@@ -200,7 +203,13 @@ export class PullConsumers {
         if (parsed === undefined) return { receipt: String(receipt), status: 'invalid' };
         const key = receipt as string;
         // Receipts from another process: attempt numbers and times are not known here.
-        const lease = this.leases.get(key) ?? { startedAt: now, attempt: 0, enqueuedAt: now, leaseUntil: now };
+        const lease = this.leases.get(key) ?? {
+          startedAt: now,
+          attempt: 0,
+          enqueuedAt: now,
+          leaseUntil: now,
+          publishedAt: now,
+        };
         const record: AttemptRecord | null =
           lease.attempt === 0
             ? null
@@ -213,15 +222,23 @@ export class PullConsumers {
                 httpStatus: null,
                 responseBody: null,
               };
+        const completion = decide(lease);
         const ok = await this.hooks.storage(() =>
           this.hooks.complete({
             subscription,
             deliveryId: parsed.deliveryId,
             leaseToken: parsed.token,
-            completion: decide(lease),
+            completion,
             attempt: record,
           }),
         );
+        if (ok && this.hooks.observers.active) {
+          const delivery = { attempt: lease.attempt, event: { publishedAt: lease.publishedAt } };
+          const observation = attemptObservation(subscription, delivery, record, completion, this.hooks.clock.now());
+          // Another process's receipt: the outcome counts, its attempt number and timing are not known here.
+          const known = lease.attempt > 0 ? observation : { ...observation, endToEndMs: null, attemptsUsed: null };
+          this.hooks.observers.emit('attempt', known);
+        }
         // A refused receipt keeps its entry: it may still be settled on its own subscription.
         if (ok) this.leases.delete(key);
         return { receipt: key, status: ok ? 'ok' : 'stale' };
@@ -247,13 +264,15 @@ export class PullConsumers {
             ? 'max_age'
             : null;
       if (expired !== null) {
-        await this.hooks.complete({
+        const completion = { kind: 'dead', reason: expired } as const;
+        const ok = await this.hooks.complete({
           subscription: d.subscription,
           deliveryId: d.deliveryId,
           leaseToken: d.leaseToken,
-          completion: { kind: 'dead', reason: expired },
+          completion,
           attempt: null,
         });
+        if (ok) this.hooks.observers.emit('attempt', attemptObservation(d.subscription, d, null, completion, now));
         continue;
       }
       const receipt = `${d.deliveryId}.${d.leaseToken}`;
@@ -262,6 +281,7 @@ export class PullConsumers {
         attempt: d.attempt,
         enqueuedAt: d.enqueuedAt,
         leaseUntil: now + leaseMs,
+        publishedAt: d.event.publishedAt,
       });
       const event = JSON.parse(d.event.body) as CloudEvent;
       if (d.replayId !== null) event['replayid'] = d.replayId;

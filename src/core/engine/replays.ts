@@ -276,7 +276,12 @@ export class Replays {
         error: null,
       });
       if (!stepped) return;
-      for (const name of new Set(deliveries.map((d) => d.subscription))) this.hooks.wake(name);
+      const perSubscription = new Map<string, number>();
+      for (const d of deliveries) perSubscription.set(d.subscription, (perSubscription.get(d.subscription) ?? 0) + 1);
+      for (const [name, count] of perSubscription) {
+        this.hooks.wake(name);
+        this.hooks.observers.emit('replay', name, count);
+      }
       if (record.ratePerSec !== null) {
         const wait = (page.length / record.ratePerSec) * 1000 - (clock.now() - started);
         if (wait > 0 && !run.cancelled) {
