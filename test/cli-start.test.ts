@@ -3,6 +3,7 @@
  * graceful stop on SIGTERM that keeps what was acknowledged.
  */
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,34 @@ describe('busbar start', () => {
     expect(archive.events.map((e) => e.id)).toEqual(['e-1']);
     again.child.kill('SIGINT');
     expect(await again.exited).toBe(0);
+  }, 60_000);
+
+  it('stops within seconds even with a long-poll waiting and a connection that never sent a request', async () => {
+    const server = start(['--port', '0', '--storage', join(dir, 'idle', 'busbar.db')]);
+    const url = await server.url;
+    const put = (path: string, body: object) =>
+      fetch(`${url}${path}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    await put('/v1/buses/orders', {});
+    await put('/v1/subscriptions/work', { bus: 'orders', pattern: { source: ['/t'] } });
+    const poll = fetch(`${url}/v1/subscriptions/work/pull`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ waitMs: 60_000 }),
+    });
+    const { port, hostname } = new URL(url);
+    const silent = connect(Number(port), hostname);
+    await new Promise((resolve) => silent.once('connect', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stopping = performance.now();
+    server.child.kill('SIGTERM');
+    expect((await (await poll).json()) as unknown).toEqual({ messages: [] });
+    expect(await server.exited).toBe(0);
+    expect(performance.now() - stopping).toBeLessThan(8_000);
+    silent.destroy();
   }, 60_000);
 
   it('rejects bad settings with one line and exit code 2', async () => {

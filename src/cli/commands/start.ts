@@ -9,6 +9,9 @@ import { WebhookRunner } from '../../server/webhooks/index.js';
 import { resolveStartSettings, type StartFlags } from '../start-options.js';
 import { applyTopology, describeTopology } from '../topology.js';
 
+/** How long requests in flight may take to finish once a shutdown begins. */
+const SHUTDOWN_REQUESTS_MS = 3_000;
+
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
@@ -56,7 +59,11 @@ export function registerStartCommand(program: Command): void {
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      // Requests still running get a few seconds; then the connections left (keep-alive ones a client
+      // opened but never used among them) are closed, so a shutdown never waits on clients.
+      const deadline = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_REQUESTS_MS);
       await app.close();
+      clearTimeout(deadline);
       await webhooks.stop();
       await bus.close();
       process.stdout.write('busbar: stopped\n');
