@@ -254,7 +254,7 @@ describe('publish', () => {
     const noSource = JSON.parse('{"type":"x"}') as EventInput; // what an untyped caller may send
     const err = await rejection(client.publish('orders', [event('ok'), noSource]));
     expect(err).toMatchObject({ code: 'INVALID_EVENT', status: 400, name: 'BusbarError' });
-    expect(err.message).toContain('Event 1 of 2');
+    expect(err.message).toContain('Event 2 of 2 (index 1)');
     expect(err.details?.['results']).toEqual([
       { index: 0, status: 'valid' },
       {

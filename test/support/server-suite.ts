@@ -170,7 +170,7 @@ export function describeServer(storage: NonNullable<BusbarOptions['storage']>): 
       expect(res.statusCode).toBe(400);
       const body = res.json<{ error: { code: string; message: string }; results: unknown[] }>();
       expect(body.error.code).toBe('INVALID_EVENT');
-      expect(body.error.message).toContain('Event 1 of 2');
+      expect(body.error.message).toContain('Event 2 of 2 (index 1)');
       expect(body.error.message).toContain('source');
       expect(body.results).toEqual([
         { index: 0, status: 'valid' },

@@ -170,7 +170,7 @@ describe.each(['memory', 'sqlite::memory:'])('on %s', (name) => {
       );
       expect(err.code).toBe('INVALID_EVENT');
       expect(err.message).toBe(
-        'Event 1 of 3: Expected `type` to be a non-empty string, got 42 (number) (nothing was published)',
+        'Event 2 of 3 (index 1): Expected `type` to be a non-empty string, got 42 (number) (nothing was published)',
       );
       expect(err.details?.['results']).toEqual([
         { index: 0, status: 'valid' },

@@ -423,7 +423,7 @@ export class Engine {
     });
     if (problems.length > 0) {
       const first = problems[0]!;
-      const where = list.length === 1 ? '' : `Event ${first.index} of ${list.length}: `;
+      const where = list.length === 1 ? '' : `Event ${first.index + 1} of ${list.length} (index ${first.index}): `;
       throw new BusError(
         first.error.code === 'EVENT_TOO_LARGE' ? 'EVENT_TOO_LARGE' : 'INVALID_EVENT',
         `${where}${first.error.message}${list.length === 1 ? '' : ' (nothing was published)'}`,
