@@ -210,7 +210,7 @@ describe('4xx answers', () => {
     const run = await busbar(['publish', 'rejected'], { stdin });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
-      /^busbar: 400 INVALID_EVENT: Event \d of \d: Expected `type` .* \(line 2 of stdin; its batch was rejected whole; 0 events published before it\)\n$/,
+      /^busbar: 400 INVALID_EVENT: Event 2 of 2 \(index 1\): Expected `type` .* \(line 2 of stdin; its batch was rejected whole; 0 events published before it\)\n$/,
     );
     expect((await h.bus.queryArchive('rejected', {})).events).toEqual([]);
   });
