@@ -54,7 +54,7 @@ describe('the orders demo', () => {
     child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      await until(async () => /Busbar at (http:\/\/\S+)/.test(err), 20_000);
+      await until(() => Promise.resolve(/Busbar at (http:\/\/\S+)/.test(err)), 20_000);
       const url = /Busbar at (http:\/\/\S+)/.exec(err)![1]!;
       const deadLetters = async (): Promise<number> =>
         (await api<{ stats: { dead: number } }>(`${url}/v1/subscriptions/notifications`)).stats.dead;
