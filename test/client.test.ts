@@ -392,7 +392,14 @@ describe('consume', () => {
     await until(() => seen.length === 1);
     expect(seen[0]).toEqual([
       'e-1',
-      { subscription: 'work', attempt: 1, receipt: expect.any(String) as unknown, replayId: null, signal: false },
+      {
+        subscription: 'work',
+        attempt: 1,
+        receipt: expect.any(String) as unknown,
+        replayId: null,
+        signal: false,
+        traceparent: null,
+      },
     ]);
     await until(async () => (await lineage('e-1')).deliveries[0]!.state === 'delivered');
     expect((await client.subscriptions.get('work')).stats).toMatchObject({ backlog: 0, inFlight: 0, dead: 0 });

@@ -178,7 +178,16 @@ export class PullConsumer implements Consumer {
     let ok = false;
     let failure: unknown;
     try {
-      await this.handler(event, { subscription: this.subscription, attempt, receipt, replayId, signal: abort.signal });
+      const traceparent = typeof message.traceparent === 'string' ? message.traceparent : null;
+      const context = {
+        subscription: this.subscription,
+        attempt,
+        receipt,
+        replayId,
+        signal: abort.signal,
+        traceparent,
+      };
+      await this.handler(event, context);
       ok = true;
     } catch (err) {
       failure = err;

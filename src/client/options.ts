@@ -51,6 +51,11 @@ export interface ClientHandlerContext {
   readonly replayId: string | null;
   /** Aborted when the lease is lost (another consumer may now have the event): stop work and return. */
   readonly signal: AbortSignal;
+  /**
+   * The W3C `traceparent` to continue the trace with (the server's span of this attempt when it traces,
+   * else the event's own `traceparent`); null when there is none.
+   */
+  readonly traceparent: string | null;
 }
 
 /**

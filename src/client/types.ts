@@ -269,6 +269,8 @@ export interface PulledMessage {
   readonly receipt: string;
   readonly attempt: number;
   readonly event: CloudEvent;
+  /** The trace context for the consumer's work (see `ClientHandlerContext.traceparent`). */
+  readonly traceparent: string | null;
 }
 
 /** Per receipt, the result of ack, nack and extend. */

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { Busbar } from '../../busbar.js';
 import { buildServer } from '../../server/index.js';
 import { WebhookRunner } from '../../server/webhooks/index.js';
+import { startTracing } from '../../server/tracing.js';
 import { resolveStartSettings, type StartFlags } from '../start-options.js';
 import { applyTopology, describeTopology } from '../topology.js';
 
@@ -31,6 +32,7 @@ export function registerStartCommand(program: Command): void {
     .action(async (flags: StartFlags) => {
       const settings = resolveStartSettings(flags, process.env);
       const bus = await Busbar.open({ storage: settings.storage, durability: settings.durability });
+      const tracing = startTracing(process.env);
       const app = buildServer(bus, { apiKeys: settings.apiKeys, processMetrics: true });
       try {
         if (settings.topology !== null) {
@@ -40,6 +42,7 @@ export function registerStartCommand(program: Command): void {
         await app.listen({ port: settings.port, host: settings.host });
       } catch (err) {
         await bus.close();
+        await tracing?.shutdown();
         throw err;
       }
       const address = app.server.address();
@@ -47,6 +50,7 @@ export function registerStartCommand(program: Command): void {
       // Webhook delivery starts once the API is up and stops before storage closes.
       const webhooks = new WebhookRunner(bus, { handler: { allowPrivateTargets: settings.allowPrivateTargets } });
       webhooks.start();
+      if (tracing !== null) process.stdout.write(`busbar: tracing: spans to ${tracing.endpoint} (OTLP/HTTP)\n`);
       process.stdout.write(
         `busbar listening on http://${settings.host}:${port} (storage ${settings.storage}, durability ${settings.durability}, ` +
           `${settings.apiKeys.length === 0 ? 'no API keys: open to local clients' : `${settings.apiKeys.length} API keys`})\n`,
@@ -66,6 +70,7 @@ export function registerStartCommand(program: Command): void {
       clearTimeout(deadline);
       await webhooks.stop();
       await bus.close();
+      await tracing?.shutdown();
       process.stdout.write('busbar: stopped\n');
     });
 }

@@ -2,6 +2,7 @@
  * One in-process consumer of one subscription: claims due deliveries under a lease, runs the handler
  * with the policy's timeout, and turns the outcome into ack, retry (backoff) or dead letter.
  */
+import { attemptSpan, endAttemptSpan, traceparentFor } from './tracing.js';
 import type {
   AttemptRecord,
   ClaimedDelivery,
@@ -25,6 +26,11 @@ export interface DeliveryContext {
   readonly replayId: string | null;
   /** Aborted when the attempt times out or the consumer stops: stop work and return. */
   readonly signal: AbortSignal;
+  /**
+   * The W3C `traceparent` to send on (webhooks put it in their request): the attempt's span when
+   * tracing is on, else the event's own `traceparent`; null when there is neither.
+   */
+  readonly traceparent: string | null;
 }
 
 /**
@@ -242,6 +248,7 @@ export class Dispatcher {
     }
     const event = JSON.parse(d.event.body) as CloudEvent;
     if (d.replayId !== null) event['replayid'] = d.replayId;
+    const span = attemptSpan(sub.name, d, event);
     const abort = new AbortController();
     this.aborts.add(abort);
     let timer: TimerHandle | undefined;
@@ -255,6 +262,7 @@ export class Dispatcher {
         attempt: d.attempt,
         replayId: d.replayId,
         signal: abort.signal,
+        traceparent: traceparentFor(span, typeof event['traceparent'] === 'string' ? event['traceparent'] : null),
       }),
     );
     try {
@@ -290,7 +298,9 @@ export class Dispatcher {
       httpStatus: httpStatusOf(ok ? result : failure),
       responseBody: ok ? null : responseBodyOf(failure),
     };
-    await this.finish(sub, d, this.decide(sub, d, ok, failure, now), record);
+    const completion = this.decide(sub, d, ok, failure, now);
+    endAttemptSpan(span, record, completion);
+    await this.finish(sub, d, completion, record);
     // JavaScript cannot stop a handler that ignores its signal: a timed-out one keeps its concurrency
     // slot (and stop() keeps waiting for it) until it really returns, so it never runs beside more
     // attempts than `concurrency` allows.

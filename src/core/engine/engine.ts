@@ -33,6 +33,17 @@ import { lineage, queryArchive, type ArchivePage, type ArchiveQueryInput, type E
 import { checkConsumerOptions, parseEventText, safe } from './checks.js';
 import { PullConsumers } from './pull.js';
 import { Observers, attemptObservation, type EngineObserver } from './observer.js';
+import type { Span } from '@opentelemetry/api';
+import {
+  SpanKind,
+  endSpan,
+  formatTraceparent,
+  parentContext,
+  parseTraceparent,
+  startSpan,
+  traceparentFor,
+  within,
+} from './tracing.js';
 import { validateTarget } from './targets.js';
 
 /** Options of {@link Engine.start}. */
@@ -82,6 +93,18 @@ export interface SubscriptionChange {
   readonly subscription: SubscriptionRecord;
 }
 
+/** Options of {@link Engine.publish}. */
+export interface PublishOptions {
+  /** Overrides the engine's dedupe window for this call. */
+  dedupeWindowMs?: number;
+  /**
+   * The caller's W3C trace context (the HTTP request's `traceparent` and `tracestate` headers): the
+   * publish span continues it, and events without their own `traceparent` carry it on.
+   */
+  traceparent?: string;
+  tracestate?: string;
+}
+
 /** The result of a publish: one entry per event, in order. */
 export interface PublishResult {
   readonly results: ReadonlyArray<{ readonly id: string; readonly status: 'accepted' | 'duplicate' }>;
@@ -92,6 +115,10 @@ export interface PublishedEvent {
   readonly bus: string;
   /** Its position in the store (increasing in commit order). */
   readonly seq: number;
+  /** The event's `source` attribute. */
+  readonly source: string;
+  /** The event's `type` attribute. */
+  readonly type: string;
   /** The CloudEvent as JSON text. */
   readonly body: string;
   /** The subscriptions it was matched to. */
@@ -371,7 +398,7 @@ export class Engine {
    * await bus.publish('orders', { specversion: '1.0', source: '/shop', type: 'order.placed', data: { id: 42 } });
    * ```
    */
-  async publish(busName: string, input: unknown, options: { dedupeWindowMs?: number } = {}): Promise<PublishResult> {
+  async publish(busName: string, input: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     this.assertOpen();
     const bus = this.requireBus(busName);
     const window = options.dedupeWindowMs ?? this.options.dedupeWindowMs;
@@ -381,10 +408,22 @@ export class Engine {
         `Expected \`dedupeWindowMs\` to be a non-negative integer, got ${describeValue(window)}`,
       );
     }
-    const call = { started: performance.now(), events: 1 };
+    const caller = parseTraceparent(options.traceparent, options.tracestate);
+    const span = startSpan(`publish ${busName}`, SpanKind.PRODUCER, parentContext(caller), {
+      'messaging.system': 'busbar',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': busName,
+    });
+    // Events without their own trace context carry this one, so that their deliveries continue the trace.
+    const carry = traceparentFor(span, caller === null ? null : formatTraceparent(caller));
+    const call = { started: performance.now(), events: 1, span, carry };
     try {
-      return await this.publishTo(bus, busName, input, window, call);
+      const result = await this.publishTo(bus, busName, input, window, call);
+      span.setAttribute('messaging.batch.message_count', call.events);
+      endSpan(span);
+      return result;
     } catch (err) {
+      endSpan(span, err);
       if (err instanceof BusError && this.observers.active) {
         this.observers.emit('reject', { bus: busName, code: err.code, events: call.events });
       }
@@ -397,7 +436,7 @@ export class Engine {
     busName: string,
     input: unknown,
     window: number,
-    call: { readonly started: number; events: number },
+    call: { readonly started: number; events: number; readonly span: Span; readonly carry: string | null },
   ): Promise<PublishResult> {
     const parsed = typeof input === 'string' ? parseEventText(input) : input;
     const list: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
@@ -412,15 +451,24 @@ export class Engine {
     const now = this.now;
     const events: NewEvent[] = [];
     const problems: Array<{ index: number; status: 'invalid'; error: { code: string; message: string } }> = [];
+    const match = startSpan(`match ${busName}`, SpanKind.INTERNAL, within(call.span));
     list.forEach((raw, index) => {
       try {
         const { event, json, bytes } = validateEventJson(raw, { maxBytes: this.options.maxEventBytes, now });
-        events.push(this.toNewEvent(bus, event, json, bytes));
+        events.push(this.toNewEvent(bus, event, json, bytes, call.carry));
       } catch (err) {
         if (!(err instanceof BusError)) throw err;
         problems.push({ index, status: 'invalid', error: { code: err.code, message: err.message } });
       }
     });
+    if (match.isRecording()) {
+      match.setAttribute(
+        'busbar.deliveries',
+        events.reduce((n, e) => n + e.subscriptions.length, 0),
+      );
+      match.setAttribute('busbar.invalid_events', problems.length);
+    }
+    endSpan(match);
     if (problems.length > 0) {
       const first = problems[0]!;
       const where = list.length === 1 ? '' : `Event ${first.index + 1} of ${list.length} (index ${first.index}): `;
@@ -471,7 +519,15 @@ export class Engine {
     return { results: events.map((e, i) => ({ id: e.id, status: outcomes[i]?.status ?? 'accepted' })) };
   }
 
-  private toNewEvent(bus: BusEntry, event: CloudEvent, body: string, size: number): NewEvent {
+  private toNewEvent(bus: BusEntry, event: CloudEvent, json: string, bytes: number, carry: string | null): NewEvent {
+    let body = json;
+    let size = bytes;
+    if (carry !== null && event['traceparent'] === undefined) {
+      // The distributed-tracing extension, first in the stored JSON (the validated text is an object).
+      const member = `"traceparent":"${carry}",`;
+      body = `{${member}${json.slice(1)}`;
+      size += member.length;
+    }
     const key = event['partitionkey'];
     return {
       id: event.id,
@@ -602,7 +658,14 @@ export class Engine {
     events.forEach((event, i) => {
       const outcome = outcomes[i];
       if (outcome?.status !== 'accepted') return;
-      const published = { bus, seq: outcome.seq, body: event.body, subscriptions: event.subscriptions };
+      const published: PublishedEvent = {
+        bus,
+        seq: outcome.seq,
+        source: event.source,
+        type: event.type,
+        body: event.body,
+        subscriptions: event.subscriptions,
+      };
       for (const listener of [...this.publishListeners]) {
         try {
           listener(published);

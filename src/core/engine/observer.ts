@@ -28,6 +28,11 @@ export interface RejectObservation {
 /** One settled attempt of a delivery, or a delivery dead-lettered without one (attempts or age ran out). */
 export interface AttemptObservation {
   readonly subscription: string;
+  /**
+   * The `id` of the delivery's event; absent when it is not known here (a pull receipt leased by another
+   * process). Observers may keep it for a short list of recent failures, never as a metric label.
+   */
+  readonly eventId?: string;
   /** The attempt as recorded; null when nothing was tried, or when another process leased it (pull receipts). */
   readonly record: AttemptRecord | null;
   readonly completion: Completion;
@@ -82,13 +87,14 @@ export class Observers {
  */
 export function attemptObservation(
   subscription: string,
-  delivery: { readonly attempt: number; readonly event: { readonly publishedAt: number } },
+  delivery: { readonly attempt: number; readonly event: { readonly id?: string; readonly publishedAt: number } },
   record: AttemptRecord | null,
   completion: Completion,
   now: number,
 ): AttemptObservation {
   return {
     subscription,
+    ...(delivery.event.id === undefined ? {} : { eventId: delivery.event.id }),
     record,
     completion,
     endToEndMs: completion.kind === 'ack' ? Math.max(0, now - delivery.event.publishedAt) : null,

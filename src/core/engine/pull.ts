@@ -10,6 +10,8 @@ import type { AttemptRecord, ClaimedDelivery, Completion, CompletionItem } from 
 import type { TimerHandle } from '../clock.js';
 import type { EngineHooks } from './hooks.js';
 import { attemptObservation } from './observer.js';
+import type { Span } from '@opentelemetry/api';
+import { attemptSpan, endAttemptSpan, endSpan, traceparentFor } from './tracing.js';
 import { backoffDelay } from './policy.js';
 
 /** A leased delivery handed to a pull consumer. */
@@ -19,6 +21,11 @@ export interface PulledMessage {
   /** 1 for the first attempt. */
   readonly attempt: number;
   readonly event: CloudEvent;
+  /**
+   * The W3C `traceparent` for the consumer's work: the attempt's span when tracing is on, else the
+   * event's own `traceparent`; null when there is neither.
+   */
+  readonly traceparent: string | null;
 }
 
 /** The outcome of a receipt operation, per receipt. */
@@ -58,6 +65,10 @@ interface Lease {
   readonly leaseUntil: number;
   /** When the event was archived, for end-to-end latency. */
   readonly publishedAt: number;
+  /** The event's `id`, for observers (unknown for another process's receipts). */
+  readonly eventId: string | undefined;
+  /** The attempt's span, ended at ack or nack. */
+  readonly span: Span | null;
 }
 
 /** Past this many remembered leases, those that ended a minute ago or more are forgotten. */
@@ -202,13 +213,15 @@ export class PullConsumers {
         const parsed = parseReceipt(receipt);
         if (parsed === undefined) return { receipt: String(receipt), status: 'invalid' };
         const key = receipt as string;
-        // Receipts from another process: attempt numbers and times are not known here.
+        // Receipts from another process: attempt numbers, times and the event are not known here.
         const lease = this.leases.get(key) ?? {
           startedAt: now,
           attempt: 0,
           enqueuedAt: now,
           leaseUntil: now,
           publishedAt: now,
+          eventId: undefined,
+          span: null,
         };
         const record: AttemptRecord | null =
           lease.attempt === 0
@@ -223,6 +236,7 @@ export class PullConsumers {
                 responseBody: null,
               };
         const completion = decide(lease);
+        if (lease.span !== null) endAttemptSpan(lease.span, record, completion);
         const ok = await this.hooks.storage(() =>
           this.hooks.complete({
             subscription,
@@ -233,7 +247,7 @@ export class PullConsumers {
           }),
         );
         if (ok && this.hooks.observers.active) {
-          const delivery = { attempt: lease.attempt, event: { publishedAt: lease.publishedAt } };
+          const delivery = { attempt: lease.attempt, event: { id: lease.eventId, publishedAt: lease.publishedAt } };
           const observation = attemptObservation(subscription, delivery, record, completion, this.hooks.clock.now());
           // Another process's receipt: the outcome counts, its attempt number and timing are not known here.
           const known = lease.attempt > 0 ? observation : { ...observation, endToEndMs: null, attemptsUsed: null };
@@ -253,7 +267,12 @@ export class PullConsumers {
     const out: PulledMessage[] = [];
     const now = this.hooks.clock.now();
     if (this.leases.size > LEASE_MEMORY) {
-      for (const [key, lease] of this.leases) if (lease.leaseUntil < now - 60_000) this.leases.delete(key);
+      for (const [key, lease] of this.leases) {
+        if (lease.leaseUntil >= now - 60_000) continue;
+        // Never settled here: the lease ran out (the delivery went back to the queue).
+        if (lease.span !== null) endSpan(lease.span, new Error('lease expired before the attempt completed'));
+        this.leases.delete(key);
+      }
     }
     for (const d of claimed) {
       const policy = this.hooks.subscription(d.subscription).delivery;
@@ -276,16 +295,20 @@ export class PullConsumers {
         continue;
       }
       const receipt = `${d.deliveryId}.${d.leaseToken}`;
+      const event = JSON.parse(d.event.body) as CloudEvent;
+      if (d.replayId !== null) event['replayid'] = d.replayId;
+      const span = attemptSpan(d.subscription, d, event);
       this.leases.set(receipt, {
         startedAt: now,
         attempt: d.attempt,
         enqueuedAt: d.enqueuedAt,
         leaseUntil: now + leaseMs,
         publishedAt: d.event.publishedAt,
+        eventId: d.event.id,
+        span: span.isRecording() ? span : null,
       });
-      const event = JSON.parse(d.event.body) as CloudEvent;
-      if (d.replayId !== null) event['replayid'] = d.replayId;
-      out.push({ receipt, attempt: d.attempt, event });
+      const own = typeof event['traceparent'] === 'string' ? event['traceparent'] : null;
+      out.push({ receipt, attempt: d.attempt, event, traceparent: traceparentFor(span, own) });
     }
     return out;
   }

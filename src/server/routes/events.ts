@@ -21,7 +21,12 @@ export function eventRoutes(app: FastifyInstance, { bus }: RouteOptions): void {
     { schema: { params: busParams }, config: { anyBody: true } },
     async (request) => {
       bus.getBus(request.params.bus);
-      return bus.publish(request.params.bus, eventsFromRequest(request.headers, request.body));
+      const { traceparent, tracestate } = request.headers;
+      return bus.publish(request.params.bus, eventsFromRequest(request.headers, request.body), {
+        // The request's W3C trace context: the publish span continues it (see core/engine/tracing.ts).
+        ...(typeof traceparent === 'string' ? { traceparent } : {}),
+        ...(typeof tracestate === 'string' ? { tracestate } : {}),
+      });
     },
   );
 

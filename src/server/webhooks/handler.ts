@@ -255,6 +255,8 @@ export function webhookHandler(target: WebhookTarget, options: WebhookHandlerOpt
       }
     }
     const { body, headers } = encodeEvent(event, mode);
+    // The attempt's own span when tracing is on, so the receiver's spans nest under this attempt.
+    if (context.traceparent !== null) headers.set('traceparent', context.traceparent);
     if (keys !== null) {
       // Standard Webhooks: the id stays the same on every retry of this delivery, for receiver-side dedupe.
       const id = `dlv_${context.deliveryId}`;
