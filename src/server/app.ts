@@ -18,6 +18,8 @@ import { tailRoutes } from './routes/tail.js';
 import { authenticator, type ApiKey } from './auth.js';
 import { collectRoutes, openApiDocument } from './openapi.js';
 import { createMetrics } from './metrics.js';
+import { createFlow } from './flow.js';
+import { flowRoutes } from './routes/flow.js';
 import { packageVersion } from '../version.js';
 
 declare module 'fastify' {
@@ -139,11 +141,13 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  if (options.apiKeys !== undefined && options.apiKeys.length > 0) {
-    const check = authenticator(options.apiKeys);
+  const apiKeys = options.apiKeys ?? [];
+  app.decorateRequest('apiKeyScopes', null);
+  if (apiKeys.length > 0) {
+    const check = authenticator(apiKeys);
     app.addHook('onRequest', (request, _reply, done) => {
       try {
-        check(request);
+        request.apiKeyScopes = check(request);
         done();
       } catch (err) {
         done(err as Error);
@@ -166,8 +170,10 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
   });
 
   const metrics = createMetrics(bus, { processMetrics: options.processMetrics === true });
+  const flow = createFlow(bus);
   app.addHook('onClose', (_instance, done) => {
     metrics.close();
+    flow.close();
     done();
   });
   app.get('/metrics', async (_request, reply) => {
@@ -190,5 +196,6 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
   ]) {
     routes(app, { bus });
   }
+  flowRoutes(app, { bus, flow, auth: apiKeys.length > 0 });
   return app;
 }

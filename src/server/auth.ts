@@ -7,6 +7,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { BusError } from '../core/errors.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The scopes of the request's API key; null when the server has no keys or the route needs none. */
+    apiKeyScopes: readonly string[] | null;
+  }
+}
+
 /** One API key and what it may do. */
 export interface ApiKey {
   readonly key: string;
@@ -98,24 +105,28 @@ export function allows(scopes: readonly string[], needed: string): boolean {
 
 /**
  * The scope a request needs: publishing needs `publish:<bus>`, pulling and settling messages
- * `consume:<subscription>`, testing a pattern any valid key, everything else `admin`.
+ * `consume:<subscription>`, testing a pattern and asking for one's own scopes (`GET /v1/auth`) any
+ * valid key, everything else `admin` (the dashboard's flow, stream and history included).
  */
 export function requiredScope(request: FastifyRequest): string | null {
   const url = request.routeOptions.url ?? '';
   const params = request.params as Record<string, string | undefined>;
   if (url === '/healthz' || url === '/readyz') return null;
-  if (url === '/v1/test-pattern') return 'any';
+  if (url === '/v1/test-pattern' || url === '/v1/auth') return 'any';
   if (request.method === 'POST' && url === '/v1/buses/:bus/events') return `publish:${params['bus'] ?? ''}`;
   if (/^\/v1\/subscriptions\/:name\/(pull|ack|nack|extend)$/.test(url)) return `consume:${params['name'] ?? ''}`;
   return 'admin';
 }
 
-/** A Fastify `onRequest`-style check: 401 without a valid key, 403 outside its scopes. */
-export function authenticator(keys: readonly ApiKey[]): (request: FastifyRequest) => void {
+/**
+ * A Fastify `onRequest`-style check: 401 without a valid key, 403 outside its scopes. Returns the key's
+ * scopes, or null when the route needs no key.
+ */
+export function authenticator(keys: readonly ApiKey[]): (request: FastifyRequest) => readonly string[] | null {
   const table = keys.map((k) => ({ hash: digest(k.key), scopes: k.scopes }));
   return (request) => {
     const needed = requiredScope(request);
-    if (needed === null) return;
+    if (needed === null) return null;
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (match === null) {
@@ -131,6 +142,7 @@ export function authenticator(keys: readonly ApiKey[]): (request: FastifyRequest
         `The API key lacks the scope ${needed === 'any' ? 'to call this' : `"${needed}"`}`,
       );
     }
+    return found.scopes;
   };
 }
 
