@@ -1,5 +1,7 @@
 /** `GET /metrics`: Prometheus text with the flow and latency of buses and subscriptions. */
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { failureClass } from '../src/server/metrics.js';
 import { event, harness, type Harness } from './support/server.js';
 
@@ -138,5 +140,29 @@ describe('GET /metrics', () => {
     expect(failureClass(o({ error: { message: 'refused', code: 'ECONNREFUSED', name: 'Error' } }))).toBe('network');
     expect(failureClass(o({ error: { message: 'timed out', code: 'TIMEOUT', name: 'Error' } }))).toBe('timeout');
     expect(failureClass(o({}))).toBe('handler_error');
+  });
+});
+
+describe('deploy/ (Grafana dashboard and Prometheus alerts)', () => {
+  it('use only metrics that GET /metrics exports, and docs/metrics.md documents them all', async () => {
+    const text = (await h.send('GET', '/metrics')).body;
+    const exported = new Set([...text.matchAll(/^# TYPE (busbar_\w+) /gm)].map((m) => m[1]!));
+    expect(exported.size).toBeGreaterThan(15);
+    const root = new URL('../', import.meta.url);
+    const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
+    const dashboard = JSON.parse(read('deploy/grafana/busbar.json')) as {
+      panels: Array<{ targets: Array<{ expr: string }> }>;
+    };
+    const alerts = parse(read('deploy/prometheus/alerts.yml')) as { groups: Array<{ rules: Array<{ expr: string }> }> };
+    const exprs = [
+      ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
+      ...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)),
+    ];
+    const used = new Set(
+      exprs.flatMap((e) => [...e.matchAll(/busbar_\w+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))),
+    );
+    expect([...used].filter((name) => !exported.has(name))).toEqual([]);
+    const documented = read('docs/metrics.md');
+    expect([...exported].filter((name) => !documented.includes(`\`${name}\``))).toEqual([]);
   });
 });
