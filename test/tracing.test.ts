@@ -15,6 +15,8 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Busbar } from '../src/busbar.js';
 import type { CloudEvent } from '../src/core/events.js';
 import type { DeliveryContext } from '../src/core/engine/dispatcher.js';
+import { parentContext, parseTraceparent } from '../src/core/engine/tracing.js';
+import { WebhookRunner } from '../src/server/webhooks/index.js';
 
 const CALLER = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
@@ -108,6 +110,43 @@ describe('with a tracer provider', () => {
       'busbar.outcome': 'success',
     });
     expect(seen[1]!.context.traceparent).toBe(`00-${CALLER_TRACE}-${ok!.spanContext().spanId}-01`);
+  });
+
+  it('makes one trace from the publish across the webhook hop into the receiver', async () => {
+    // The receiver is a traced service too: its span continues the traceparent header it gets.
+    const receiver = http.createServer((req, res) => {
+      const parent = parentContext(parseTraceparent(req.headers['traceparent']));
+      const span = trace.getTracer('receiver').startSpan('receive order', {}, parent);
+      req.resume();
+      req.on('end', () => {
+        span.end();
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const runner = new WebhookRunner(bus);
+    try {
+      const { port } = receiver.address() as { port: number };
+      await bus.putSubscription('hook', {
+        bus: 'orders',
+        pattern: { type: ['order.placed'] },
+        target: { type: 'webhook', url: `http://127.0.0.1:${port}/orders` },
+      });
+      runner.start();
+      await bus.publish('orders', event(), { traceparent: CALLER });
+      await until(() => spans('receive order').length === 1 && spans('deliver hook').length === 1);
+      const [publish] = spans('publish orders');
+      const [deliver] = spans('deliver hook');
+      const [received] = spans('receive order');
+      const ids = [publish!, deliver!, received!].map((span) => span.spanContext().traceId);
+      expect(ids).toEqual([CALLER_TRACE, CALLER_TRACE, CALLER_TRACE]);
+      expect(deliver!.parentSpanContext?.spanId).toBe(publish!.spanContext().spanId);
+      expect(received!.parentSpanContext?.spanId).toBe(deliver!.spanContext().spanId);
+      expect(deliver!.attributes).toMatchObject({ 'busbar.completion': 'ack', 'http.response.status_code': 204 });
+    } finally {
+      await runner.stop();
+      await new Promise((r) => receiver.close(r));
+    }
   });
 
   it('traces a pull attempt from the lease to the ack, and gives the consumer its span', async () => {
