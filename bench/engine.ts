@@ -8,12 +8,17 @@
  *   latency from just before `publish` to the handler's first line, p50/p99;
  * - fanout-S: ingest (batches of 100, 4 publishers) with S subscriptions that all match;
  * - replay: 100,000 archived events replayed to an in-process consumer, until all are handled;
- * - memory: RSS idle after start, and with 1,000,000 archived events.
+ * - memory: RSS idle after start, and with 1,000,000 archived events;
+ * - monitoring-*: publish throughput with metrics and OTLP tracing off and on (alternating runs).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Busbar } from '../src/busbar.js';
+import { createMetrics } from '../src/server/metrics.js';
+import { startTracing } from '../src/server/tracing.js';
 import { median, type BenchOptions, type BenchResult } from './lib.js';
 
 interface Ctx {
@@ -158,6 +163,72 @@ async function fanoutScenarios(ctx: Ctx): Promise<void> {
   }
 }
 
+/**
+ * Monitoring on: the server's metrics registry observing the engine, and a tracer provider exporting
+ * every span over OTLP/HTTP (batched) to a collector stub on 127.0.0.1 that reads and drops them.
+ */
+async function withMonitoring<T>(bus: Busbar, sampled: number, work: () => Promise<T>): Promise<T> {
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const { port } = sink.address() as AddressInfo;
+  // The SDK reads the standard sampler variables when the provider is made.
+  process.env['OTEL_TRACES_SAMPLER'] = sampled === 1 ? 'parentbased_always_on' : 'parentbased_traceidratio';
+  process.env['OTEL_TRACES_SAMPLER_ARG'] = String(sampled);
+  const tracing = startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` })!;
+  const metrics = createMetrics(bus, { processMetrics: true });
+  try {
+    return await work();
+  } finally {
+    metrics.close();
+    await tracing.shutdown();
+    await new Promise((resolve) => sink.close(resolve));
+  }
+}
+
+/**
+ * Publish throughput with monitoring off, on with every trace sampled, and on with 10 % of traces
+ * sampled (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`), alternating runs on fresh stores.
+ */
+async function monitoringScenarios(ctx: Ctx): Promise<void> {
+  const modes = [
+    ['off', 0],
+    ['on', 1],
+    ['on-sampled-10pct', 0.1],
+  ] as const;
+  for (const [name, concurrency, batch] of [
+    ['single-c64', 64, 1],
+    ['batch100-c4', 4, 100],
+  ] as const) {
+    const rates = new Map<string, number[]>(modes.map(([mode]) => [mode, []]));
+    for (let i = 0; i < ctx.opts.samples; i++) {
+      for (const [mode, sampled] of modes) {
+        rates.get(mode)!.push(
+          await withBus(ctx, async (bus) => {
+            await bus.putSubscription('s', { bus: 'bench', pattern: { type: ['order.placed'] } });
+            const run = async (): Promise<number> => {
+              await publishRate(bus, concurrency, batch, 0.3);
+              return publishRate(bus, concurrency, batch, ctx.opts.sampleSeconds);
+            };
+            return sampled === 0 ? run() : withMonitoring(bus, sampled, run);
+          }),
+        );
+      }
+    }
+    const off = median(rates.get('off')!);
+    const line = modes.map(([mode]) => {
+      const value = median(rates.get(mode)!);
+      record(ctx, `monitoring-${name}`, `throughput_${mode}`, value, 'events/s');
+      if (mode !== 'off') record(ctx, `monitoring-${name}`, `${mode}_vs_off`, (100 * value) / off, '%');
+      const share = mode === 'off' ? '' : ` (${((100 * value) / off).toFixed(1)} %)`;
+      return `${mode} ${Math.round(value).toLocaleString('en-US')}${share} [${rates.get(mode)!.map(Math.round).join(', ')}]`;
+    });
+    ctx.opts.log(`${`monitoring-${name}`.padEnd(22)} ${line.join('; ')} events/s`);
+  }
+}
+
 async function replayScenario(ctx: Ctx): Promise<void> {
   const count = 100_000;
   const rate = await withBus(ctx, async (bus) => {
@@ -232,6 +303,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     ['e2e', latencyScenarios],
     ['fanout', fanoutScenarios],
     ['replay', replayScenario],
+    ['monitoring', monitoringScenarios],
   ];
   for (const [name, fn] of groups) if (only === undefined || only === name) await fn(ctx);
   return ctx.results;
