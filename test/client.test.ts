@@ -867,6 +867,18 @@ describe('tail', () => {
     const missing = client.tail('nope')[Symbol.asyncIterator]();
     expect(await rejection(missing.next())).toMatchObject({ code: 'NOT_FOUND', status: 404 });
     expect(() => client.tail('orders', { pattern: 42 as unknown as object })).toThrow(/`pattern`/);
+    expect(() => client.tail('orders', { onOpen: 'yes' as unknown as () => void })).toThrow(/`onOpen`/);
+  });
+
+  it('tells onOpen when the stream is open: the first event published after it arrives', async () => {
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    const iterator = client.tail('orders', { onOpen: () => opened() })[Symbol.asyncIterator]();
+    const first = iterator.next();
+    await open;
+    await client.publish('orders', event('order.placed', {}, { id: 'after-open' }));
+    expect((await first).value).toMatchObject({ id: 'after-open' });
+    await iterator.return!();
   });
 });
 

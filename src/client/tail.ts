@@ -15,6 +15,11 @@ export interface TailOptions {
   pattern?: object | string;
   /** Aborting it ends the iteration (and closes the request). */
   signal?: AbortSignal;
+  /**
+   * Called once the server has opened the stream: every event stored from then on is delivered (the
+   * iteration starts the request, so call `next()` or start `for await` first).
+   */
+  onOpen?: () => void;
 }
 
 /** One dispatched Server-Sent Events message. */
@@ -73,7 +78,10 @@ export function checkTailOptions(bus: unknown, options: unknown): asserts option
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Expected \`options\` to be an object, got ${describeValue(options)}`);
   }
-  const { pattern, signal } = options as Record<string, unknown>;
+  const { pattern, signal, onOpen } = options as Record<string, unknown>;
+  if (onOpen !== undefined && typeof onOpen !== 'function') {
+    throw new TypeError(`Expected \`onOpen\` to be a function, got ${describeValue(onOpen)}`);
+  }
   if (pattern !== undefined && typeof pattern !== 'string' && (typeof pattern !== 'object' || pattern === null)) {
     throw new TypeError(`Expected \`pattern\` to be an object or JSON text, got ${describeValue(pattern)}`);
   }
@@ -157,6 +165,8 @@ export class TailIterator implements AsyncIterator<CloudEvent> {
         status: response.status,
       });
     }
+    // The server subscribes before it answers, so from here on nothing stored is missed.
+    this.options.onOpen?.();
     return parseSse(response.body.pipeThrough(new TextDecoderStream()).getReader());
   }
 }

@@ -20,6 +20,7 @@ import { collectRoutes, openApiDocument } from './openapi.js';
 import { createMetrics } from './metrics.js';
 import { createFlow } from './flow.js';
 import { flowRoutes } from './routes/flow.js';
+import { serveDashboard } from './static.js';
 import { packageVersion } from '../version.js';
 
 declare module 'fastify' {
@@ -141,6 +142,7 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  serveDashboard(app); // before the API keys' hook: the dashboard's files are public
   const apiKeys = options.apiKeys ?? [];
   app.decorateRequest('apiKeyScopes', null);
   if (apiKeys.length > 0) {
