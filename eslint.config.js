@@ -28,8 +28,8 @@ export default defineConfig(
     extends: [tseslint.configs.disableTypeChecked],
   },
   {
-    // The examples are Node.js programs.
-    files: ['examples/**/*.mjs'],
+    // The examples and scripts are Node.js programs.
+    files: ['examples/**/*.mjs', 'scripts/**/*.mjs'],
     languageOptions: {
       globals: Object.fromEntries(
         [

@@ -36,7 +36,7 @@ export interface AttemptObservation {
   /** The attempt as recorded; null when nothing was tried, or when another process leased it (pull receipts). */
   readonly record: AttemptRecord | null;
   readonly completion: Completion;
-  /** Publish (archive) to this successful attempt's end, ms; null unless the attempt succeeded. */
+  /** Publish (archive) to this successful attempt's end, ms; null unless it succeeded, and for replays. */
   readonly endToEndMs: number | null;
   /** The attempt number that ended the delivery (ack or dead letter); null while it is retried. */
   readonly attemptsUsed: number | null;
@@ -87,7 +87,11 @@ export class Observers {
  */
 export function attemptObservation(
   subscription: string,
-  delivery: { readonly attempt: number; readonly event: { readonly id?: string; readonly publishedAt: number } },
+  delivery: {
+    readonly attempt: number;
+    readonly replayId: string | null;
+    readonly event: { readonly id?: string; readonly publishedAt: number };
+  },
   record: AttemptRecord | null,
   completion: Completion,
   now: number,
@@ -97,7 +101,9 @@ export function attemptObservation(
     ...(delivery.event.id === undefined ? {} : { eventId: delivery.event.id }),
     record,
     completion,
-    endToEndMs: completion.kind === 'ack' ? Math.max(0, now - delivery.event.publishedAt) : null,
+    // A replayed event was published long before: its age says nothing about delivery latency.
+    endToEndMs:
+      completion.kind === 'ack' && delivery.replayId === null ? Math.max(0, now - delivery.event.publishedAt) : null,
     attemptsUsed: completion.kind === 'retry' ? null : record === null ? delivery.attempt - 1 : record.attempt,
   };
 }

@@ -67,6 +67,7 @@ interface Lease {
   readonly publishedAt: number;
   /** The event's `id`, for observers (unknown for another process's receipts). */
   readonly eventId: string | undefined;
+  readonly replayId: string | null;
   /** The attempt's span, ended at ack or nack. */
   readonly span: Span | null;
 }
@@ -221,6 +222,7 @@ export class PullConsumers {
           leaseUntil: now,
           publishedAt: now,
           eventId: undefined,
+          replayId: null,
           span: null,
         };
         const record: AttemptRecord | null =
@@ -247,7 +249,11 @@ export class PullConsumers {
           }),
         );
         if (ok && this.hooks.observers.active) {
-          const delivery = { attempt: lease.attempt, event: { id: lease.eventId, publishedAt: lease.publishedAt } };
+          const delivery = {
+            attempt: lease.attempt,
+            replayId: lease.replayId,
+            event: { id: lease.eventId, publishedAt: lease.publishedAt },
+          };
           const observation = attemptObservation(subscription, delivery, record, completion, this.hooks.clock.now());
           // Another process's receipt: the outcome counts, its attempt number and timing are not known here.
           const known = lease.attempt > 0 ? observation : { ...observation, endToEndMs: null, attemptsUsed: null };
@@ -305,6 +311,7 @@ export class PullConsumers {
         leaseUntil: now + leaseMs,
         publishedAt: d.event.publishedAt,
         eventId: d.event.id,
+        replayId: d.replayId,
         span: span.isRecording() ? span : null,
       });
       const own = typeof event['traceparent'] === 'string' ? event['traceparent'] : null;
