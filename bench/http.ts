@@ -5,6 +5,8 @@
  *
  * - publish-single-c64: 64 concurrent clients, one event per request;
  * - publish-batch100-c4: 4 clients, batches of 100 (`application/cloudevents-batch+json`);
+ * - tracing-*: the same publishes with the server exporting every span over OTLP/HTTP (to a stub
+ *   collector in this process) against without (metrics are always on in the server), alternating;
  * - e2e-pull-1000 / e2e-webhook-1000: publish at 1,000 events/s; latency to a pull consumer (long-poll,
  *   ack) and to a webhook receiver in this process, p50/p99.
  */
@@ -23,11 +25,11 @@ interface Server {
   stop: () => Promise<void>;
 }
 
-async function startServer(): Promise<Server> {
+async function startServer(env: Record<string, string> = {}): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'busbar-http-bench-'));
   const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--storage', join(dir, 'bench.db')], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BUSBAR_API_KEYS: '' },
+    env: { ...process.env, BUSBAR_API_KEYS: '', OTEL_EXPORTER_OTLP_ENDPOINT: '', ...env },
   });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -210,6 +212,40 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     );
     record(scenario, 'throughput', median(rates), 'events/s');
   }
+  // Tracing on: the server exports every span over OTLP/HTTP to a collector stub in this process.
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(sink.address() as { port: number }).port}` };
+  for (const [name, clients, batch] of [
+    ['single-c64', 64, 1],
+    ['batch100-c4', 4, 100],
+  ] as const) {
+    const rates = { off: [] as number[], on: [] as number[] };
+    for (let i = 0; i < opts.samples; i++) {
+      for (const mode of ['off', 'on'] as const) {
+        const server = await startServer(mode === 'on' ? tracing : {});
+        try {
+          await call(`${server.url}/v1/buses/bench`, 'PUT', { retention: { maxAgeMs: null } });
+          await call(`${server.url}/v1/subscriptions/s`, 'PUT', { bus: 'bench', pattern: { type: ['order.placed'] } });
+          await publishRate(server, clients, batch, 0.3);
+          rates[mode].push(await publishRate(server, clients, batch, opts.sampleSeconds));
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+    const [off, on] = [median(rates.off), median(rates.on)];
+    opts.log(
+      `${`tracing-${name}`.padEnd(22)} off ${Math.round(off).toLocaleString('en-US')} / on ${Math.round(on).toLocaleString('en-US')} events/s = ${((100 * on) / off).toFixed(1)} % (runs off: ${rates.off.map(Math.round).join(', ')}; on: ${rates.on.map(Math.round).join(', ')})`,
+    );
+    record(`tracing-${name}`, 'throughput_off', off, 'events/s');
+    record(`tracing-${name}`, 'throughput_on', on, 'events/s');
+    record(`tracing-${name}`, 'on_vs_off', (100 * on) / off, '%');
+  }
+  await new Promise((resolve) => sink.close(resolve));
   for (const [scenario, measure] of [
     ['e2e-pull-1000', pullLatency],
     ['e2e-webhook-1000', webhookLatency],
