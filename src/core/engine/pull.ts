@@ -10,6 +10,7 @@ import type { AttemptRecord, ClaimedDelivery, Completion, CompletionItem } from 
 import type { TimerHandle } from '../clock.js';
 import type { EngineHooks } from './hooks.js';
 import { attemptObservation } from './observer.js';
+import { LEASE_EXPIRED_MESSAGE } from '../../storage/lease-expired.js';
 import type { Span } from '@opentelemetry/api';
 import { attemptSpan, endAttemptSpan, endSpan, traceparentFor } from './tracing.js';
 import { backoffDelay } from './policy.js';
@@ -276,7 +277,7 @@ export class PullConsumers {
       for (const [key, lease] of this.leases) {
         if (lease.leaseUntil >= now - 60_000) continue;
         // Never settled here: the lease ran out (the delivery went back to the queue).
-        if (lease.span !== null) endSpan(lease.span, new Error('lease expired before the attempt completed'));
+        if (lease.span !== null) endSpan(lease.span, new Error(LEASE_EXPIRED_MESSAGE));
         this.leases.delete(key);
       }
     }

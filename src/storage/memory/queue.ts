@@ -6,11 +6,11 @@
  * order: linear in that subscription's backlog, never in the whole history.
  */
 import { randomUUID } from 'node:crypto';
-import type { AttemptRecord, ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
+import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
+import { leaseExpiredAttempt } from '../lease-expired.js';
 import { deepFreeze, frozenCopy, type DeliveryRow, type MemoryStore } from './store.js';
 
 /** The error recorded for an attempt whose lease ran out before it was completed. */
-export const LEASE_EXPIRED_MESSAGE = 'lease expired before the attempt completed';
 
 /** Options of `StorageDriver.claim`. */
 export interface ClaimOptions {
@@ -42,24 +42,12 @@ function candidates(store: MemoryStore, subscription: string, ordered: boolean, 
   return due.sort((a, b) => dueAt(a) - dueAt(b) || a.id - b.id);
 }
 
-function leaseExpiredAttempt(row: DeliveryRow, leasedAt: number, now: number): AttemptRecord {
-  return deepFreeze({
-    attempt: row.claims,
-    startedAt: leasedAt,
-    durationMs: now - leasedAt,
-    outcome: 'lease_expired',
-    error: { message: LEASE_EXPIRED_MESSAGE, code: null, name: null },
-    httpStatus: null,
-    responseBody: null,
-  });
-}
-
 /** Leases due deliveries; see `StorageDriver.claim`. */
 export function claim(store: MemoryStore, subscription: string, opts: ClaimOptions, now: number): ClaimedDelivery[] {
   const chosen = candidates(store, subscription, opts.ordered, now).slice(0, Math.max(0, opts.max));
   return chosen.map((row) => {
     if (row.state === 'leased' && row.lease !== null) {
-      row.attempts.push(leaseExpiredAttempt(row, row.lease.leasedAt, now));
+      row.attempts.push(deepFreeze(leaseExpiredAttempt(row.claims, row.lease.leasedAt, now)));
     }
     store.setState(row, 'leased');
     row.claims += 1;

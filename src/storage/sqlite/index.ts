@@ -11,4 +11,4 @@
 export { SqliteDriver, openSqlite, type SqliteOptions } from './driver.js';
 export { MIGRATIONS, SCHEMA_VERSION, type Durability, type SqliteSettings } from './schema.js';
 export { PURGE_BATCH } from './archive.js';
-export { LEASE_EXPIRED_MESSAGE } from './leases.js';
+export { LEASE_EXPIRED_MESSAGE } from '../lease-expired.js';

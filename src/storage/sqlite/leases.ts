@@ -5,10 +5,8 @@
 import type Database from 'better-sqlite3';
 import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
 import { EVENT_COLUMNS, rawToStoredEvent, type RawEvent } from './mapping.js';
+import { leaseExpiredAttempt } from '../lease-expired.js';
 import { ACTIVE, insertAttempt, type SharedStatements } from './statements.js';
-
-/** Recorded for a lease that ran out before its worker completed the attempt. */
-export const LEASE_EXPIRED_MESSAGE = 'lease expired before the attempt completed';
 
 /** A claim candidate as a raw row: the delivery columns of {@link candidates}, then the event's. */
 type CandidateRow = [
@@ -103,15 +101,7 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements) {
       for (const [deliveryId, state, attemptCount, leasedAtOrNull] of rows) {
         if (state !== 'leased') continue;
         const leasedAt = leasedAtOrNull ?? now;
-        insertAttempt(shared, deliveryId, {
-          attempt: attemptCount,
-          startedAt: leasedAt,
-          durationMs: now - leasedAt,
-          outcome: 'lease_expired',
-          error: { message: LEASE_EXPIRED_MESSAGE, code: null, name: null },
-          httpStatus: null,
-          responseBody: null,
-        });
+        insertAttempt(shared, deliveryId, leaseExpiredAttempt(attemptCount, leasedAt, now));
       }
       const ids = rows.map((row) => row[0]);
       const tokens = new Map<number, string>();
