@@ -3,11 +3,11 @@
  * /v1/subscriptions/{name}/history` and `GET /v1/auth`. End-to-end latencies are exact: pull consumers
  * ack after the ManualClock moved by known amounts.
  */
-import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FlowSnapshot, FlowSubscription, SubscriptionHistory } from '../src/server/flow.js';
 import { MAX_SOURCES } from '../src/server/flow.js';
 import { T0, event, harness, type Harness } from './support/server.js';
+import { openSse } from './support/sse.js';
 
 const ADMIN = { authorization: 'Bearer flow-admin-key-00001' };
 const PUBLISHER = { authorization: 'Bearer flow-publish-key-0001' };
@@ -332,48 +332,14 @@ describe('GET /v1/flow/stream', () => {
   });
   afterEach(() => keyed.close());
 
-  interface Stream {
-    status: number;
-    headers: http.IncomingHttpHeaders;
-    /** Resolves with the `flow` messages once `count` arrived. */
-    messages(count: number): Promise<FlowSnapshot[]>;
-    close(): void;
-  }
-
-  function open(path: string): Promise<Stream> {
-    return new Promise((resolve, reject) => {
-      const req = http.get(`${base}${path}`, { headers: ADMIN }, (res) => {
-        let text = '';
-        const waiters: Array<() => void> = [];
-        res.setEncoding('utf8').on('data', (chunk: string) => {
-          text += chunk;
-          for (const w of waiters.splice(0)) w();
-        });
-        const parse = () =>
-          text
-            .split('\n\n')
-            .filter((block) => block.startsWith('event: flow\n'))
-            .map((block) => JSON.parse(block.slice(block.indexOf('data: ') + 6)) as FlowSnapshot);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          close: () => req.destroy(),
-          messages: (count) =>
-            new Promise((done, fail) => {
-              const timer = setTimeout(() => fail(new Error(`timed out; received: ${text}`)), 5_000);
-              const check = (): void => {
-                const found = parse();
-                if (found.length >= count) {
-                  clearTimeout(timer);
-                  done(found);
-                } else waiters.push(check);
-              };
-              check();
-            }),
-        });
-      });
-      req.on('error', reject);
-    });
+  /** A flow stream whose messages come parsed as snapshots. */
+  async function open(path: string) {
+    const stream = await openSse(`${base}${path}`, ADMIN);
+    return {
+      ...stream,
+      messages: async (count: number) =>
+        (await stream.messages('flow', count)).map((m) => JSON.parse(m.data) as FlowSnapshot),
+    };
   }
 
   it('sends a snapshot at once and then every intervalMs, as the clock moves', async () => {

@@ -1,7 +1,7 @@
 /** `GET /v1/buses/{bus}/tail`: stored events as Server-Sent Events, over a real socket. */
-import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { event, harness, type Harness } from './support/server.js';
+import { openSse } from './support/sse.js';
 
 let h: Harness;
 let base: string;
@@ -15,61 +15,17 @@ beforeEach(async () => {
 
 afterEach(() => h.close());
 
-interface Stream {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  /** Resolves with the parsed `cloudevent` messages once `count` arrived. */
-  messages(count: number): Promise<Array<{ id: string; event: Record<string, unknown> }>>;
-  /** Everything received so far. */
-  text(): string;
-  close(): void;
-}
-
-function open(path: string, key = 'admin-key-0000000001'): Promise<Stream> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${base}${path}`, { headers: { authorization: `Bearer ${key}` } }, (res) => {
-      let text = '';
-      const waiters: Array<() => void> = [];
-      res.setEncoding('utf8').on('data', (chunk: string) => {
-        text += chunk;
-        for (const w of waiters.splice(0)) w();
-      });
-      const parse = () =>
-        text
-          .split('\n\n')
-          .filter((block) => block.startsWith('event: cloudevent'))
-          .map((block) => {
-            const lines = block.split('\n');
-            const data = lines
-              .filter((l) => l.startsWith('data: '))
-              .map((l) => l.slice(6))
-              .join('\n');
-            return {
-              id: lines.find((l) => l.startsWith('id: '))!.slice(4),
-              event: JSON.parse(data) as Record<string, unknown>,
-            };
-          });
-      resolve({
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        text: () => text,
-        close: () => req.destroy(),
-        messages: (count) =>
-          new Promise((done, fail) => {
-            const timer = setTimeout(() => fail(new Error(`timed out; received: ${text}`)), 5_000);
-            const check = (): void => {
-              const found = parse();
-              if (found.length >= count) {
-                clearTimeout(timer);
-                done(found);
-              } else waiters.push(check);
-            };
-            check();
-          }),
-      });
-    });
-    req.on('error', reject);
-  });
+/** A tail stream whose messages come parsed: the seq as id, the CloudEvent. */
+async function open(path: string) {
+  const stream = await openSse(`${base}${path}`, { authorization: 'Bearer admin-key-0000000001' });
+  return {
+    ...stream,
+    messages: async (count: number) =>
+      (await stream.messages('cloudevent', count)).map((m) => ({
+        id: m.id!,
+        event: JSON.parse(m.data) as Record<string, unknown>,
+      })),
+  };
 }
 
 describe('GET /v1/buses/{bus}/tail', () => {
