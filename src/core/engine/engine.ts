@@ -451,7 +451,8 @@ export class Engine {
     const now = this.now;
     const events: NewEvent[] = [];
     const problems: Array<{ index: number; status: 'invalid'; error: { code: string; message: string } }> = [];
-    const match = startSpan(`match ${busName}`, SpanKind.INTERNAL, within(call.span));
+    // Only under a recording publish span: without tracing, no context or span is made per publish.
+    const match = call.span.isRecording() ? startSpan(`match ${busName}`, SpanKind.INTERNAL, within(call.span)) : null;
     list.forEach((raw, index) => {
       try {
         const { event, json, bytes } = validateEventJson(raw, { maxBytes: this.options.maxEventBytes, now });
@@ -461,14 +462,14 @@ export class Engine {
         problems.push({ index, status: 'invalid', error: { code: err.code, message: err.message } });
       }
     });
-    if (match.isRecording()) {
+    if (match !== null) {
       match.setAttribute(
         'busbar.deliveries',
         events.reduce((n, e) => n + e.subscriptions.length, 0),
       );
       match.setAttribute('busbar.invalid_events', problems.length);
+      endSpan(match);
     }
-    endSpan(match);
     if (problems.length > 0) {
       const first = problems[0]!;
       const where = list.length === 1 ? '' : `Event ${first.index + 1} of ${list.length} (index ${first.index}): `;
