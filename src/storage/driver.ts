@@ -269,6 +269,17 @@ export interface DriverCapabilities {
   readonly persistent: boolean;
 }
 
+/**
+ * A change another process made to a shared store, as told by {@link StorageDriver.watch}:
+ * - `due`: deliveries of these subscriptions (`null`: of any) may have become claimable;
+ * - `catalog`: buses or subscriptions were created, changed or deleted;
+ * - `resync`: changes may have gone untold (the driver lost its connection for a while).
+ */
+export type StoreChange =
+  | { readonly kind: 'due'; readonly subscriptions: readonly string[] | null }
+  | { readonly kind: 'catalog' }
+  | { readonly kind: 'resync' };
+
 /** The storage seam. See the module comment for the rules every driver follows. */
 export interface StorageDriver {
   readonly name: string;
@@ -278,6 +289,14 @@ export interface StorageDriver {
   migrate(): Promise<void>;
   /** Releases resources; other calls fail afterwards. */
   close(): Promise<void>;
+
+  /**
+   * Optional, for stores that several processes share: calls `listener` with the changes other
+   * processes make (never this driver's own), so that they are seen without waiting for a poll.
+   * Resolves once listening; the function it resolves to stops listening. Best effort: a change may
+   * be told late or, around a lost connection, not at all (then `resync` follows).
+   */
+  watch?(listener: (change: StoreChange) => void): Promise<() => Promise<void>>;
 
   putBus(bus: BusRecord): Promise<void>;
   getBus(name: string): Promise<BusRecord | null>;

@@ -3,7 +3,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { AppendOutcome, AppendRequest, NewDelivery } from '../driver.js';
-import { code } from './mapping.js';
+import { code } from '../rows.js';
 import { insertDelivery, type SharedStatements } from './statements.js';
 
 type EventInsert = [

@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { ArchiveQuery, StoredEvent } from '../driver.js';
-import { EVENT_COLUMNS, rawToStoredEvent, toStoredEvent, type EventRow, type RawEvent } from './mapping.js';
+import { EVENT_COLUMNS, rawToStoredEvent, toStoredEvent, type EventRow, type RawEvent } from '../rows.js';
 import type { SharedStatements } from './statements.js';
 
 /** Events removed per purge transaction: each batch holds the write lock for milliseconds. */

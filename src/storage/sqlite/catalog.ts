@@ -12,7 +12,7 @@ import {
   type BusRow,
   type ReplayRow,
   type SubscriptionRow,
-} from './mapping.js';
+} from '../rows.js';
 import type { SharedStatements } from './statements.js';
 
 /** Prepares the catalog operations. */

@@ -13,7 +13,7 @@ import {
   toStoredEvent,
   type DeliveryRow,
   type EventRow,
-} from './mapping.js';
+} from '../rows.js';
 import { insertDelivery, type SharedStatements } from './statements.js';
 
 type DeadLetterRow = DeliveryRow & EventRow;

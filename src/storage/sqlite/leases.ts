@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
-import { EVENT_COLUMNS, rawToStoredEvent, type RawEvent } from './mapping.js';
+import { EVENT_COLUMNS, rawToStoredEvent, type RawEvent } from '../rows.js';
 import { leaseExpiredAttempt } from '../lease-expired.js';
 import { ACTIVE, insertAttempt, type SharedStatements } from './statements.js';
 

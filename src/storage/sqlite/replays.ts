@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { NewDelivery, ReplayRecord, ReplayStep } from '../driver.js';
-import { toReplayRecord, type ReplayRow } from './mapping.js';
+import { toReplayRecord, type ReplayRow } from '../rows.js';
 
 /** Prepares `acquireReplay`, `advanceReplay` and `cancelReplay`; `enqueue` creates a step's deliveries. */
 export function prepareReplays(

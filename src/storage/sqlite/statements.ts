@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { AttemptRecord } from '../driver.js';
-import type { AttemptRow } from './mapping.js';
+import type { AttemptRow } from '../rows.js';
 
 /** The `counters` row. */
 export interface CountersRow {

@@ -1,6 +1,7 @@
 /**
- * Rows as SQLite returns them, and their conversion into the plain records of the storage seam.
- * Nothing of SQLite's own typing leaves this module: flags become booleans, JSON text becomes values.
+ * Rows as the SQL drivers (SQLite, PostgreSQL) return them, and their conversion into the plain records
+ * of the storage seam. Both drivers use the same column names and read integers as numbers; flags
+ * (0/1 in SQLite, booleans in PostgreSQL) become booleans, JSON text becomes values.
  */
 import type {
   AttemptOutcome,
@@ -12,7 +13,7 @@ import type {
   ReplayRecord,
   StoredEvent,
   SubscriptionRecord,
-} from '../driver.js';
+} from './driver.js';
 
 /** An `events` row under the column names of {@link EVENT_COLUMNS}. */
 export interface EventRow {
@@ -32,7 +33,7 @@ export interface EventRow {
 export const EVENT_COLUMNS =
   'e.seq, e.bus, e.id, e.source, e.type, e.time, e.published_at, e.partition_key, e.size, e.body';
 
-/** An event as a raw row (better-sqlite3 `.raw()`): the {@link EVENT_COLUMNS} values, in that order. */
+/** An event as a raw row (better-sqlite3 `.raw()`, pg `rowMode: 'array'`): the {@link EVENT_COLUMNS} values, in that order. */
 export type RawEvent = [
   seq: number,
   bus: string,
@@ -139,7 +140,7 @@ export interface DeliveryRow {
   dead_at: number | null;
 }
 
-/** The narrow string types stored as TEXT. */
+/** The narrow string types stored as text. */
 export function asDeliveryState(value: string): DeliveryState {
   return value as DeliveryState;
 }
@@ -175,7 +176,7 @@ export interface SubscriptionRow {
   pattern: string;
   target: string;
   delivery: string;
-  paused: number;
+  paused: number | boolean;
   created_at: number;
   updated_at: number;
 }
@@ -188,7 +189,7 @@ export function toSubscriptionRecord(row: SubscriptionRow): SubscriptionRecord {
     pattern: row.pattern,
     target: JSON.parse(row.target) as Record<string, unknown>,
     delivery: JSON.parse(row.delivery) as DeliveryPolicy,
-    paused: row.paused === 1,
+    paused: row.paused === 1 || row.paused === true,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -202,7 +203,7 @@ export interface ReplayRow {
   to_ms: number;
   pattern: string | null;
   subscriptions: string | null;
-  skip_delivered: number;
+  skip_delivered: number | boolean;
   rate_per_sec: number | null;
   state: string;
   cursor: number;
@@ -224,7 +225,7 @@ export function toReplayRecord(row: ReplayRow): ReplayRecord {
     to: row.to_ms,
     pattern: row.pattern,
     subscriptions: row.subscriptions === null ? null : (JSON.parse(row.subscriptions) as string[]),
-    skipDelivered: row.skip_delivered === 1,
+    skipDelivered: row.skip_delivered === 1 || row.skip_delivered === true,
     ratePerSec: row.rate_per_sec,
     state: row.state as ReplayRecord['state'],
     cursor: row.cursor,

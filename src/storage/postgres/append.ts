@@ -1,0 +1,169 @@
+/**
+ * Writing events and the deliveries they owe (publish, with dedupe), and checking names against the
+ * catalog. Runs inside the driver's transaction, under the writers' lock.
+ */
+import type { AppendOutcome, AppendRequest } from '../driver.js';
+import { code } from '../rows.js';
+import { insertDeliveries, lockCounters, rows, type DeliveryInsert, type Sql } from './sql.js';
+
+/** Checks bus and subscription names against the catalog, in one query per call. */
+export async function checkCatalog(
+  sql: Sql,
+  buses: ReadonlySet<string>,
+  pairs: ReadonlyArray<{ readonly subscription: string; readonly bus: string }>,
+): Promise<void> {
+  const names = [...new Set(pairs.map((p) => p.subscription))];
+  const found = await rows<{ kind: string; name: string; bus: string | null }>(
+    sql,
+    'check_catalog',
+    `SELECT 'bus' AS kind, name, NULL AS bus FROM buses WHERE name = ANY($1::text[])
+     UNION ALL SELECT 'subscription', name, bus FROM subscriptions WHERE name = ANY($2::text[])`,
+    [[...buses], names],
+  );
+  const knownBuses = new Set(found.filter((r) => r.kind === 'bus').map((r) => r.name));
+  for (const bus of buses) {
+    if (!knownBuses.has(bus)) throw new Error(`Expected an existing bus, got unknown bus ${code(bus)}`);
+  }
+  const busOf = new Map(found.filter((r) => r.kind === 'subscription').map((r) => [r.name, r.bus!]));
+  for (const { subscription, bus } of pairs) {
+    const found = busOf.get(subscription);
+    if (found === bus) continue;
+    throw new Error(
+      found === undefined
+        ? `Expected an existing subscription, got unknown subscription ${code(subscription)}`
+        : `Expected subscription ${code(subscription)} to be on bus ${code(bus)}, got bus ${code(found)}`,
+    );
+  }
+}
+
+/** What dedupe knows of a bus + source + id: its newest archived event, and a purged acceptance. */
+interface Acceptance {
+  readonly seq: number | null;
+  readonly at: number | null;
+  readonly purgedAt: number | null;
+}
+
+/**
+ * Appends the requests (see `StorageDriver.append`). Returns the outcomes and the subscriptions that
+ * got deliveries (for the wake-up notification).
+ */
+export async function append(
+  sql: Sql,
+  requests: readonly AppendRequest[],
+  now: number,
+): Promise<{ outcomes: AppendOutcome[][]; woken: Set<string> }> {
+  const counters = await lockCounters(sql);
+  const buses = new Set(requests.map((r) => r.bus));
+  const pairs: Array<{ subscription: string; bus: string }> = [];
+  const keys: string[][] = [[], [], []];
+  for (const request of requests) {
+    for (const event of request.events) {
+      for (const subscription of event.subscriptions) pairs.push({ subscription, bus: request.bus });
+      keys[0]!.push(request.bus);
+      keys[1]!.push(event.source);
+      keys[2]!.push(event.id);
+    }
+  }
+  await checkCatalog(sql, buses, pairs);
+
+  // Dedupe reads the archive (see ../sqlite/schema.ts): the newest event of the key is its latest
+  // acceptance, and a purged one may have left its acceptance behind.
+  const accepted = new Map<string, Acceptance>();
+  const keyOf = (bus: string, source: string, id: string) => `${bus}\u0000${source}\u0000${id}`;
+  const earlier = await rows<{
+    bus: string;
+    source: string;
+    id: string;
+    seq: number | null;
+    at: number | null;
+    purged_at: number | null;
+  }>(
+    sql,
+    'latest_acceptances',
+    `SELECT k.bus, k.source, k.id, l.seq, l.published_at AS at, p.accepted_at AS purged_at
+     FROM (SELECT DISTINCT bus, source, id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(bus, source, id)) k
+     LEFT JOIN LATERAL (SELECT e.seq, e.published_at FROM events e
+       WHERE e.bus = k.bus AND e.id = k.id AND e.source = k.source ORDER BY e.seq DESC LIMIT 1) l ON true
+     LEFT JOIN purged_acceptances p ON p.bus = k.bus AND p.source = k.source AND p.id = k.id
+     WHERE l.seq IS NOT NULL OR p.accepted_at IS NOT NULL`,
+    keys,
+  );
+  for (const row of earlier) {
+    accepted.set(keyOf(row.bus, row.source, row.id), { seq: row.seq, at: row.at, purgedAt: row.purged_at });
+  }
+  const floor = counters.dedupe_floor;
+  const within = (at: number | null, cutoff: number) => at !== null && at > cutoff && at >= floor;
+
+  let seq = counters.next_seq;
+  const hwm = Math.max(counters.published_hwm, now);
+  const outcomes: AppendOutcome[][] = [];
+  const events: unknown[][] = [[], [], [], [], [], [], [], [], []];
+  const deliveries: DeliveryInsert[] = [];
+  const totals = new Map<string, { events: number; bytes: number }>();
+  for (const request of requests) {
+    const results: AppendOutcome[] = [];
+    const cutoff = now - request.dedupeWindowMs;
+    for (const event of request.events) {
+      const key = keyOf(request.bus, event.source, event.id);
+      const latest = accepted.get(key);
+      if (latest !== undefined && within(latest.at, cutoff)) {
+        results.push({ status: 'duplicate', seq: latest.seq });
+        continue;
+      }
+      if (latest !== undefined && within(latest.purgedAt, cutoff)) {
+        results.push({ status: 'duplicate', seq: null });
+        continue;
+      }
+      accepted.set(key, { seq, at: now, purgedAt: latest?.purgedAt ?? null });
+      const columns = [
+        seq,
+        request.bus,
+        event.id,
+        event.source,
+        event.type,
+        event.time,
+        event.partitionKey,
+        event.size,
+        event.body,
+      ];
+      columns.forEach((value, i) => events[i]!.push(value));
+      const subscriptions = event.subscriptions.length > 1 ? new Set(event.subscriptions) : event.subscriptions;
+      for (const subscription of subscriptions) {
+        deliveries.push({ subscription, seq, key: event.partitionKey, replayId: null, redriveOf: null });
+      }
+      const total = totals.get(request.bus) ?? { events: 0, bytes: 0 };
+      total.events++;
+      total.bytes += event.size;
+      totals.set(request.bus, total);
+      results.push({ status: 'accepted', seq });
+      seq++;
+    }
+    outcomes.push(results);
+  }
+  // Only stored events carry the high-water mark; an all-duplicate call changes nothing.
+  if (seq === counters.next_seq) return { outcomes, woken: new Set() };
+
+  await sql.query({
+    name: 'insert_events',
+    text: `INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body)
+       SELECT seq, bus, id, source, type, time, $10, $11, partition_key, size, body
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+         $8::integer[], $9::text[]) AS e(seq, bus, id, source, type, time, partition_key, size, body)`,
+    values: [...events, now, hwm],
+  });
+  const nextDeliveryId = await insertDeliveries(sql, deliveries, counters.next_delivery_id, now);
+  const busNames = [...totals.keys()];
+  await sql.query({
+    name: 'add_totals',
+    text: `INSERT INTO archive_totals (bus, events, bytes) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+       ON CONFLICT (bus) DO UPDATE SET events = archive_totals.events + excluded.events,
+         bytes = archive_totals.bytes + excluded.bytes`,
+    values: [busNames, busNames.map((b) => totals.get(b)!.events), busNames.map((b) => totals.get(b)!.bytes)],
+  });
+  await sql.query({
+    name: 'set_counters',
+    text: 'UPDATE counters SET next_seq = $1, next_delivery_id = $2, published_hwm = $3, max_backstep = $4 WHERE id = 1',
+    values: [seq, nextDeliveryId, hwm, Math.max(counters.max_backstep, counters.published_hwm - now)],
+  });
+  return { outcomes, woken: new Set(deliveries.map((d) => d.subscription)) };
+}
