@@ -14,7 +14,9 @@ export const DEFAULT_STORAGE = './.busbar/busbar.db';
 export interface BusbarOptions extends EngineOptions {
   /**
    * A driver, or: `'memory'` (nothing persists), a SQLite file path (`'./data/bus.db'`, or
-   * `'sqlite:./data/bus.db'`, `'sqlite::memory:'`).
+   * `'sqlite:./data/bus.db'`, `'sqlite::memory:'`), or a PostgreSQL URL
+   * (`'postgres://user@host:5432/db'`, with optional `?schema=busbar&pool=10`) that several Busbar
+   * processes may share.
    * @default './.busbar/busbar.db'
    */
   storage?: StorageDriver | string;
@@ -32,6 +34,16 @@ async function sqlite(path: string, durability: 'full' | 'normal'): Promise<Stor
   return openSqlite({ path, durability });
 }
 
+/** PostgreSQL is loaded on first use, like SQLite. */
+async function postgres(url: string): Promise<StorageDriver> {
+  const { openPostgres } = await import('./storage/postgres/index.js');
+  try {
+    return openPostgres({ url });
+  } catch (err) {
+    throw new BusError('INVALID_ARGUMENT', err instanceof Error ? err.message : String(err));
+  }
+}
+
 /** Resolves the `storage` option to a driver. */
 export async function resolveStorage(
   storage: StorageDriver | string | undefined,
@@ -42,16 +54,11 @@ export async function resolveStorage(
   if (typeof storage !== 'string' || storage === '') {
     throw new BusError(
       'INVALID_ARGUMENT',
-      `Expected \`storage\` to be "memory", a SQLite path or a storage driver, got ${describeValue(storage)}`,
+      `Expected \`storage\` to be "memory", a SQLite path, a postgres:// URL or a storage driver, got ${describeValue(storage)}`,
     );
   }
   if (storage === 'memory') return openMemory();
-  if (/^postgres(ql)?:\/\//.test(storage)) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      'PostgreSQL storage is not available in this version; use a SQLite path or "memory"',
-    );
-  }
+  if (/^postgres(ql)?:\/\//.test(storage)) return postgres(storage);
   const path = storage.startsWith('sqlite:') ? storage.slice('sqlite:'.length) : storage;
   if (path === '') throw new BusError('INVALID_ARGUMENT', 'Expected a file path after "sqlite:", got nothing');
   return sqlite(path, durability);

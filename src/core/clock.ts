@@ -62,9 +62,24 @@ export class ManualClock implements Clock {
   private current: number;
   private timers: ManualTimer[] = [];
   private seq = 0;
+  private readonly settle: () => Promise<void>;
 
-  constructor(start = 0) {
+  /**
+   * @param options.ioWaitMs real milliseconds `advance` also waits at each step, for storage that does
+   *   real I/O (PostgreSQL): its replies arrive in real time, not between two turns of the event loop.
+   *   @default 0
+   */
+  constructor(start = 0, options: { readonly ioWaitMs?: number } = {}) {
     this.current = start;
+    const wait = options.ioWaitMs ?? 0;
+    this.settle =
+      wait > 0
+        ? async () => {
+            await settle();
+            await new Promise<void>((resolve) => setTimeout(resolve, wait));
+            await settle();
+          }
+        : settle;
   }
 
   now(): number {
@@ -90,7 +105,7 @@ export class ManualClock implements Clock {
   async advance(ms: number): Promise<void> {
     const end = this.current + ms;
     for (;;) {
-      await settle();
+      await this.settle();
       const next = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
       if (next === undefined) break;
       this.timers = this.timers.filter((t) => t !== next);
@@ -98,7 +113,7 @@ export class ManualClock implements Clock {
       next.fn();
     }
     this.current = end;
-    await settle();
+    await this.settle();
   }
 }
 

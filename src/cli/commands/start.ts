@@ -13,13 +13,28 @@ import { applyTopology, describeTopology } from '../topology.js';
 /** How long requests in flight may take to finish once a shutdown begins. */
 const SHUTDOWN_REQUESTS_MS = 3_000;
 
+/** The storage as the start-up line shows it: a PostgreSQL URL without its password. */
+export function describeStorage(storage: string, durability: string): string {
+  if (!/^postgres(ql)?:\/\//.test(storage)) return `${storage}, durability ${durability}`;
+  try {
+    const url = new URL(storage);
+    if (url.password !== '') url.password = '***';
+    return url.toString();
+  } catch {
+    return 'postgres (unparseable URL)';
+  }
+}
+
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
     .description('run the Busbar server (HTTP API under /v1, health at /healthz)')
     .option('--port <port>', 'port to listen on (env BUSBAR_PORT)', undefined)
     .option('--host <host>', 'address to listen on (env BUSBAR_HOST)', undefined)
-    .option('--storage <storage>', 'SQLite file path or "memory" (env BUSBAR_STORAGE; default ./.busbar/busbar.db)')
+    .option(
+      '--storage <storage>',
+      'SQLite file path, "memory", or postgres://user@host:5432/db[?schema=busbar&pool=10] (env BUSBAR_STORAGE; default ./.busbar/busbar.db)',
+    )
     .option('--data <dir>', 'directory for the SQLite file (busbar.db)')
     .option(
       '--durability <mode>',
@@ -52,7 +67,7 @@ export function registerStartCommand(program: Command): void {
       webhooks.start();
       if (tracing !== null) process.stdout.write(`busbar: tracing: spans to ${tracing.endpoint} (OTLP/HTTP)\n`);
       process.stdout.write(
-        `busbar listening on http://${settings.host}:${port} (storage ${settings.storage}, durability ${settings.durability}, ` +
+        `busbar listening on http://${settings.host}:${port} (storage ${describeStorage(settings.storage, settings.durability)}, ` +
           `${settings.apiKeys.length === 0 ? 'no API keys: open to local clients' : `${settings.apiKeys.length} API keys`})\n`,
       );
       await new Promise<void>((resolve) => {

@@ -148,6 +148,8 @@ export class Dispatcher {
   }
 
   private scheduled = false;
+  /** The time the last claim asked storage for due deliveries at. */
+  private claimedAt = Number.MAX_SAFE_INTEGER;
   private pumpDone: Promise<void> = Promise.resolve();
 
   /** Stops claiming and waits for attempts in flight (aborting their signals after `graceMs`). */
@@ -188,10 +190,11 @@ export class Dispatcher {
           const { concurrency, leaseMs } = this.limits(sub);
           const room = concurrency - this.inFlight;
           if (room <= 0) break;
+          this.claimedAt = this.deps.clock.now();
           const claimed = await this.deps.driver.claim(
             sub.name,
             { max: room, leaseMs, ordered: sub.delivery.ordered },
-            this.deps.clock.now(),
+            this.claimedAt,
           );
           // Even when stop() came during the claim: the leases are ours, and stop() waits for them.
           for (const d of claimed) this.launch(d);
@@ -213,7 +216,9 @@ export class Dispatcher {
     const sub = this.subscription();
     if (this.stopped || sub === undefined || sub.paused) return;
     if (this.inFlight >= this.limits(sub).concurrency) return;
-    const next = await this.deps.driver.nextDueAt(sub.name, this.deps.clock.now());
+    // Asked as of the last claim: a delivery that fell due while that claim was on its way to storage
+    // was not claimed, and must still get its timer (which then fires at once).
+    const next = await this.deps.driver.nextDueAt(sub.name, Math.min(this.claimedAt, this.deps.clock.now()));
     if (this.timer !== undefined) this.deps.clock.clearTimer(this.timer);
     this.timer = undefined;
     if (next === null || this.stopped) return;

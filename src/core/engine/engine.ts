@@ -14,6 +14,7 @@ import type {
   CompletionItem,
   NewEvent,
   StorageDriver,
+  StoreChange,
   SubscriptionRecord,
   SubscriptionStats,
 } from '../../storage/driver.js';
@@ -148,6 +149,11 @@ export class Engine {
   private readonly committer: GroupCommitter<AppendRequest, AppendOutcome[]>;
   private readonly completer: GroupCommitter<CompletionItem, boolean>;
   private maintenance: TimerHandle | undefined;
+  /** Stops listening to other processes' changes (drivers with `watch`). */
+  private unwatch: (() => Promise<void>) | undefined;
+  /** A catalog refresh in progress, and whether another one was asked for meanwhile. */
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
   private closed = false;
   private readonly hooks: EngineHooks;
   private readonly changeListeners = new Set<(change: SubscriptionChange) => void>();
@@ -222,6 +228,10 @@ export class Engine {
     for (const sub of await this.storage(() => this.driver.listSubscriptions())) {
       this.subs.set(sub.name, sub);
       this.buses.get(sub.bus)?.index.add(sub.name, sub.pattern);
+    }
+    if (this.driver.watch !== undefined) {
+      const watch = this.driver.watch.bind(this.driver);
+      this.unwatch = await this.storage(() => watch((change) => this.onStoreChange(change)));
     }
     await this.replays.resumeRunning();
     const tick = (): void => {
@@ -712,10 +722,12 @@ export class Engine {
 
   /**
    * Runs retention (archive age and size), forgets expired dedupe entries, and takes over replays whose
-   * runner (another process on this store) stopped renewing its lease.
+   * runner (another process on this store) stopped renewing its lease. On a store that several
+   * processes share, also re-reads buses and subscriptions (in case a change notification was lost).
    */
   async runMaintenance(): Promise<void> {
     try {
+      if (this.driver.capabilities.multiProcess) await this.refreshCatalog();
       const now = this.clock.now();
       for (const { record } of this.buses.values()) {
         const { maxAgeMs, maxBytes } = record.retention;
@@ -737,11 +749,82 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     if (this.maintenance !== undefined) this.clock.clearTimer(this.maintenance);
+    await this.unwatch?.().catch((err: unknown) => this.options.onError(err));
+    await this.refreshing;
     await Promise.all([...this.consumers.keys()].map((name) => this.stopConsumer(name)));
     await this.replays.stopAll();
     await this.committer.idle();
     await this.completer.idle();
     await this.driver.close();
+  }
+
+  // ---- other processes on the same store ---------------------------------------------------
+
+  /** A change another process made (see `StorageDriver.watch`). */
+  private onStoreChange(change: StoreChange): void {
+    if (this.closed) return;
+    if (change.kind === 'due') {
+      for (const name of change.subscriptions ?? this.subs.keys()) if (this.subs.has(name)) this.wake(name);
+      return;
+    }
+    void this.refreshCatalog().then(() => {
+      // After a lost connection, work may have come due untold.
+      if (change.kind === 'resync') for (const name of this.subs.keys()) this.wake(name);
+    });
+  }
+
+  /**
+   * Re-reads buses and subscriptions from storage and applies what other processes changed: routing,
+   * consumers and change listeners follow, as they do for changes made here. Refreshes asked for while
+   * one runs are coalesced into one more; failures go to `onError` (the next refresh tries again).
+   */
+  private refreshCatalog(): Promise<void> {
+    if (this.refreshing !== undefined) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.refreshAgain = false;
+        await this.serial(() => this.applyCatalog());
+      } while (this.refreshAgain && !this.closed);
+    };
+    this.refreshing = run()
+      .catch((err: unknown) => this.options.onError(err))
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+    return this.refreshing;
+  }
+
+  private async applyCatalog(): Promise<void> {
+    if (this.closed) return;
+    const [buses, subs] = await Promise.all([this.driver.listBuses(), this.driver.listSubscriptions()]);
+    const busNames = new Set(buses.map((b) => b.name));
+    for (const record of buses) {
+      const entry = this.buses.get(record.name);
+      if (entry === undefined) this.buses.set(record.name, { record, index: new PatternIndex() });
+      else entry.record = record;
+    }
+    const fresh = new Map(subs.map((sub) => [sub.name, sub]));
+    for (const old of [...this.subs.values()]) {
+      if (fresh.get(old.name)?.bus === old.bus) continue;
+      this.buses.get(old.bus)?.index.remove(old.name);
+      this.subs.delete(old.name);
+      await this.stopConsumer(old.name);
+      this.changed('delete', old);
+    }
+    for (const name of [...this.buses.keys()]) if (!busNames.has(name)) this.buses.delete(name);
+    for (const sub of subs) {
+      const old = this.subs.get(sub.name);
+      if (old !== undefined && JSON.stringify(old) === JSON.stringify(sub)) continue;
+      const bus = this.buses.get(sub.bus);
+      if (bus === undefined) continue;
+      this.subs.set(sub.name, sub);
+      if (old?.pattern !== sub.pattern) bus.index.add(sub.name, sub.pattern);
+      if (!sub.paused) this.wake(sub.name);
+      this.changed('put', sub);
+    }
   }
 
   // ---- helpers -----------------------------------------------------------------------------

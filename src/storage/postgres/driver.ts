@@ -179,7 +179,7 @@ export class PostgresDriver implements StorageDriver {
       } finally {
         client.release();
       }
-      this.#checked = null;
+      this.#checked = Promise.resolve();
     })();
   }
 
