@@ -3,53 +3,16 @@
  * again while clients publish and pull; afterwards every publish the server acknowledged (a 200) has
  * been received by the pull consumer, and duplicates are counted.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
+import { json, sleep, startBusbar } from './support/process.js';
 
-const BIN = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const KILLS = 10;
 const dir = mkdtempSync(join(tmpdir(), 'busbar-http-crash-'));
 const db = join(dir, 'bus.db');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function startServer() {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--storage', db], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BUSBAR_API_KEYS: '' },
-  });
-  let out = '';
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited early (${String(code)}): ${out}`)));
-  });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  return { child, url, exited };
-}
-
-async function json(
-  url: string,
-  method: string,
-  body?: unknown,
-  type = 'application/json',
-): Promise<[number, unknown]> {
-  const res = await fetch(url, {
-    method,
-    headers: { 'content-type': type },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return [res.status, text === '' ? undefined : (JSON.parse(text) as unknown)];
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Pulled {
   messages: Array<{ receipt: string; event: { id: string } }>;
@@ -60,7 +23,7 @@ it(`acknowledged publishes survive ${KILLS} SIGKILLs of the server`, async () =>
   const received: string[] = [];
   let n = 0;
   for (let round = 0; round <= KILLS; round++) {
-    const server = startServer();
+    const server = startBusbar(db);
     const url = await server.url;
     if (round === 0) {
       expect((await json(`${url}/v1/buses/crash`, 'PUT', {}))[0]).toBe(200);
