@@ -54,6 +54,14 @@ export interface PostgresOptions {
   readonly poolSize?: number;
 }
 
+/** Whether an error says the connection itself is gone (rather than a statement failing). */
+function connectionLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  // Class 08: connection exceptions; 57P01–57P03: the server is shutting down or cannot take it.
+  if (typeof code === 'string') return code.startsWith('08') || /^57P0[1-3]$/.test(code);
+  return error instanceof Error && /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE/.test(error.message);
+}
+
 /** SQLSTATEs worth running a transaction again for: serialization failure and deadlock. */
 const RETRIABLE = new Set(['40001', '40P01']);
 const MAX_TRIES = 5;
@@ -108,24 +116,40 @@ export class PostgresDriver implements StorageDriver {
   /** The schema must be current before anything else runs (checked once per driver). */
   #ready(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('The PostgreSQL driver is closed'));
-    this.#checked ??= (async () => {
-      const client = await this.#pool.connect();
-      try {
-        const version = await schemaVersion(client);
-        if (version !== SCHEMA_VERSION) {
-          throw new Error(
-            `Expected the PostgreSQL schema ${quoteIdent(this.schema)} at version ${SCHEMA_VERSION}, ` +
-              `got version ${version}: call migrate() first`,
-          );
-        }
-      } finally {
-        client.release();
+    this.#checked ??= this.#withClient(async (client) => {
+      const version = await schemaVersion(client);
+      if (version !== SCHEMA_VERSION) {
+        throw new Error(
+          `Expected the PostgreSQL schema ${quoteIdent(this.schema)} at version ${SCHEMA_VERSION}, ` +
+            `got version ${version}: call migrate() first`,
+        );
       }
-    })().catch((error: unknown) => {
+    }).catch((error: unknown) => {
       this.#checked = null;
       throw error;
     });
     return this.#checked;
+  }
+
+  /**
+   * Runs `work` on a connection of its own. A connection that breaks while checked out emits 'error'
+   * besides failing its query (unheard, that event would end the process); it is then destroyed
+   * rather than returned to the pool.
+   */
+  async #withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
+    try {
+      return await work(client);
+    } catch (error) {
+      broken ??= connectionLost(error) ? (error as Error) : undefined;
+      throw error;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
   }
 
   /** Runs single statements on the pool (each its own transaction). */
@@ -141,24 +165,23 @@ export class PostgresDriver implements StorageDriver {
   async #transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     await this.#ready();
     for (let attempt = 1; ; attempt++) {
-      const client = await this.#pool.connect();
-      let broken: Error | undefined;
       try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
+        return await this.#withClient(async (client) => {
+          await client.query('BEGIN');
+          try {
+            const result = await work(client);
+            await client.query('COMMIT');
+            return result;
+          } catch (error) {
+            // A failed ROLLBACK means a broken connection, which #withClient then destroys.
+            await client.query('ROLLBACK').catch(() => undefined);
+            throw error;
+          }
+        });
       } catch (error) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollback) {
-          broken = rollback instanceof Error ? rollback : new Error(String(rollback));
-        }
         const code = (error as { code?: unknown }).code;
         if (typeof code === 'string' && RETRIABLE.has(code) && attempt < MAX_TRIES) continue;
         throw error;
-      } finally {
-        client.release(broken);
       }
     }
   }
@@ -172,15 +195,10 @@ export class PostgresDriver implements StorageDriver {
 
   migrate(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('The PostgreSQL driver is closed'));
-    return (async () => {
-      const client = await this.#pool.connect();
-      try {
-        await migrateSchema(client, this.schema);
-      } finally {
-        client.release();
-      }
+    return this.#withClient(async (client) => {
+      await migrateSchema(client, this.schema);
       this.#checked = Promise.resolve();
-    })();
+    });
   }
 
   async close(): Promise<void> {

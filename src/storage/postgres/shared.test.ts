@@ -90,7 +90,11 @@ describe.skipIf(unavailable !== null)('several instances on one PostgreSQL schem
   it('never hands one delivery to consumers on two nodes at once; each event is handled once', async () => {
     const [a, b] = nodes as [Busbar, Busbar];
     await a.putBus('orders');
-    await a.putSubscription('work', { bus: 'orders', pattern: { type: ['order.placed'] }, delivery: { concurrency: 8 } });
+    await a.putSubscription('work', {
+      bus: 'orders',
+      pattern: { type: ['order.placed'] },
+      delivery: { concurrency: 8 },
+    });
     await eventually(() => b.listSubscriptions().length === 1);
     const handled = new Map<number, number>();
     const byNode = [0, 0];
