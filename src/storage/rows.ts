@@ -7,7 +7,9 @@ import type {
   AttemptOutcome,
   AttemptRecord,
   BusRecord,
+  DeadLetter,
   DeadReason,
+  DeliveryTrace,
   DeliveryPolicy,
   DeliveryState,
   ReplayRecord,
@@ -138,6 +140,47 @@ export interface DeliveryRow {
   redrive_of: number | null;
   dead_reason: string | null;
   dead_at: number | null;
+}
+
+/** A dead letter's row: its delivery columns and its event's. */
+export type DeadLetterRow = DeliveryRow & EventRow;
+
+/** Converts a dead letter's row, given the attempts of every delivery read with it. */
+export function toDeadLetter(row: DeadLetterRow, attempts: ReadonlyMap<number, AttemptRecord[]>): DeadLetter {
+  return {
+    deliveryId: row.delivery_id,
+    subscription: row.subscription,
+    event: toStoredEvent(row),
+    attempts: attempts.get(row.delivery_id) ?? [],
+    reason: asDeadReason(row.dead_reason)!,
+    deadAt: row.dead_at!,
+    enqueuedAt: row.enqueued_at,
+    replayId: row.replay_id,
+  };
+}
+
+/** Converts a delivery row of an event's lineage, given the attempts of every delivery read with it. */
+export function toDeliveryTrace(row: DeliveryRow, attempts: ReadonlyMap<number, AttemptRecord[]>): DeliveryTrace {
+  return {
+    deliveryId: row.delivery_id,
+    subscription: row.subscription,
+    state: asDeliveryState(row.state),
+    enqueuedAt: row.enqueued_at,
+    availableAt: row.available_at,
+    replayId: row.replay_id,
+    redriveOf: row.redrive_of,
+    deadReason: asDeadReason(row.dead_reason),
+    attempts: attempts.get(row.delivery_id) ?? [],
+  };
+}
+
+/** The `counters` row: the next ids, the archive's time high-water mark, the dedupe horizon. */
+export interface CountersRow {
+  next_seq: number;
+  next_delivery_id: number;
+  published_hwm: number;
+  max_backstep: number;
+  dedupe_floor: number;
 }
 
 /** The narrow string types stored as text. */

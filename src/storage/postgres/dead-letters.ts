@@ -6,17 +6,14 @@ import type { DeadLetter, DeadLetterFilter, DeliveryTrace } from '../driver.js';
 import {
   DELIVERY_COLUMNS,
   EVENT_COLUMNS,
-  asDeadReason,
-  asDeliveryState,
   groupAttempts,
-  toStoredEvent,
+  toDeadLetter,
+  toDeliveryTrace,
   type AttemptRow,
+  type DeadLetterRow,
   type DeliveryRow,
-  type EventRow,
 } from '../rows.js';
 import { insertDeliveries, lockCounters, rows, type Sql } from './sql.js';
-
-type DeadLetterRow = DeliveryRow & EventRow;
 
 const DEAD_FILTER = `d.subscription = $1 AND d.state = 'dead'
   AND ($2::bigint IS NULL OR d.dead_at >= $2) AND ($3::bigint IS NULL OR d.dead_at <= $3)`;
@@ -41,16 +38,7 @@ async function withAttempts(sql: Sql, list: readonly DeadLetterRow[]): Promise<D
     sql,
     list.map((row) => row.delivery_id),
   );
-  return list.map((row) => ({
-    deliveryId: row.delivery_id,
-    subscription: row.subscription,
-    event: toStoredEvent(row),
-    attempts: attempts.get(row.delivery_id) ?? [],
-    reason: asDeadReason(row.dead_reason)!,
-    deadAt: row.dead_at!,
-    enqueuedAt: row.enqueued_at,
-    replayId: row.replay_id,
-  }));
+  return list.map((row) => toDeadLetter(row, attempts));
 }
 
 /** Dead letters by ascending id (see `StorageDriver.listDeadLetters`); run in a read-only snapshot. */
@@ -150,15 +138,5 @@ export async function lineage(sql: Sql, eventSeq: number): Promise<DeliveryTrace
     sql,
     found.map((row) => row.delivery_id),
   );
-  return found.map((row) => ({
-    deliveryId: row.delivery_id,
-    subscription: row.subscription,
-    state: asDeliveryState(row.state),
-    enqueuedAt: row.enqueued_at,
-    availableAt: row.available_at,
-    replayId: row.replay_id,
-    redriveOf: row.redrive_of,
-    deadReason: asDeadReason(row.dead_reason),
-    attempts: attempts.get(row.delivery_id) ?? [],
-  }));
+  return found.map((row) => toDeliveryTrace(row, attempts));
 }

@@ -4,18 +4,10 @@
  */
 import type { PoolClient, QueryResultRow } from 'pg';
 import type { AttemptRecord } from '../driver.js';
+import type { CountersRow } from '../rows.js';
 
 /** A connection an operation runs on (inside the driver's transaction when it needs one). */
 export type Sql = Pick<PoolClient, 'query'>;
-
-/** The `counters` row. */
-export interface CountersRow {
-  next_seq: number;
-  next_delivery_id: number;
-  published_hwm: number;
-  max_backstep: number;
-  dedupe_floor: number;
-}
 
 /** Active states in SQL: every partial index over live deliveries uses exactly this term. */
 export const ACTIVE = `state IN ('pending', 'leased')`;

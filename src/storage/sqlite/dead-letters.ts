@@ -7,16 +7,13 @@ import type { DeadLetter, DeadLetterFilter, DeliveryTrace } from '../driver.js';
 import {
   DELIVERY_COLUMNS,
   EVENT_COLUMNS,
-  asDeadReason,
-  asDeliveryState,
   groupAttempts,
-  toStoredEvent,
+  toDeadLetter,
+  toDeliveryTrace,
+  type DeadLetterRow,
   type DeliveryRow,
-  type EventRow,
 } from '../rows.js';
 import { insertDelivery, type SharedStatements } from './statements.js';
-
-type DeadLetterRow = DeliveryRow & EventRow;
 
 interface DeadQuery {
   subscription: string;
@@ -69,16 +66,7 @@ export function prepareDeadLetters(db: Database.Database, shared: SharedStatemen
   function withAttempts(rows: readonly DeadLetterRow[]): DeadLetter[] {
     if (rows.length === 0) return [];
     const attempts = groupAttempts(shared.attemptsOf.all(JSON.stringify(rows.map((row) => row.delivery_id))));
-    return rows.map((row) => ({
-      deliveryId: row.delivery_id,
-      subscription: row.subscription,
-      event: toStoredEvent(row),
-      attempts: attempts.get(row.delivery_id) ?? [],
-      reason: asDeadReason(row.dead_reason)!,
-      deadAt: row.dead_at!,
-      enqueuedAt: row.enqueued_at,
-      replayId: row.replay_id,
-    }));
+    return rows.map((row) => toDeadLetter(row, attempts));
   }
 
   // Reads of rows plus their attempts run in one (deferred) transaction: one consistent snapshot.
@@ -91,17 +79,7 @@ export function prepareDeadLetters(db: Database.Database, shared: SharedStatemen
     const rows = ofEvent.all(eventSeq);
     if (rows.length === 0) return [];
     const attempts = groupAttempts(shared.attemptsOf.all(JSON.stringify(rows.map((row) => row.delivery_id))));
-    return rows.map((row) => ({
-      deliveryId: row.delivery_id,
-      subscription: row.subscription,
-      state: asDeliveryState(row.state),
-      enqueuedAt: row.enqueued_at,
-      availableAt: row.available_at,
-      replayId: row.replay_id,
-      redriveOf: row.redrive_of,
-      deadReason: asDeadReason(row.dead_reason),
-      attempts: attempts.get(row.delivery_id) ?? [],
-    }));
+    return rows.map((row) => toDeliveryTrace(row, attempts));
   });
 
   const remove = db.transaction((subscription: string, ids: readonly number[] | 'all'): number => {

@@ -4,16 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { AttemptRecord } from '../driver.js';
-import type { AttemptRow } from '../rows.js';
-
-/** The `counters` row. */
-export interface CountersRow {
-  next_seq: number;
-  next_delivery_id: number;
-  published_hwm: number;
-  max_backstep: number;
-  dedupe_floor: number;
-}
+import type { AttemptRow, CountersRow } from '../rows.js';
 
 type DeliveryInsert = [
   id: number,
