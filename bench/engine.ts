@@ -1,7 +1,10 @@
 /**
- * `npm run bench -- engine [--storage memory|sqlite] [--durability full|normal]`: the embedded engine.
+ * `npm run bench -- engine [--storage memory|sqlite|postgres://...] [--durability full|normal]`: the
+ * embedded engine. With a PostgreSQL URL every store is a fresh schema on that server (the URL's
+ * `schema` parameter is replaced), dropped afterwards; `--durability` is SQLite's and does not apply
+ * there, where the server's `synchronous_commit` decides (the log line says what it is).
  *
- * Scenarios (each on a fresh store in a temporary directory):
+ * Scenarios (each on a fresh store: a temporary directory, or a fresh schema):
  * - publish-single-cN: N concurrent publishers, one event per publish (group commit shares syncs);
  * - publish-batchB-c1 / -c4: batches of B events;
  * - e2e-R: publish at R events/s for a few seconds to one subscription with an in-process consumer;
@@ -20,10 +23,12 @@ import { Busbar } from '../src/busbar.js';
 import { createMetrics } from '../src/server/metrics.js';
 import { startTracing } from '../src/server/tracing.js';
 import { median, type BenchOptions, type BenchResult } from './lib.js';
+import { commitSettings, dropSchemaAt, isPostgres, withFreshSchema } from './postgres.js';
 
 interface Ctx {
   opts: BenchOptions;
   results: BenchResult[];
+  /** 'memory', 'sqlite' or a postgres:// URL. */
   storage: string;
   durability: 'full' | 'normal';
 }
@@ -36,16 +41,34 @@ const event = (n: number, extra: Record<string, unknown> = {}): Record<string, u
   ...extra,
 });
 
-async function withBus<T>(ctx: Ctx, work: (bus: Busbar) => Promise<T>): Promise<T> {
+/** A fresh store: a temporary directory for SQLite (and memory), a fresh schema for PostgreSQL. */
+function freshStore(ctx: Ctx): { storage: string; cleanup: () => Promise<void> } {
+  if (isPostgres(ctx.storage)) {
+    const { url, schema } = withFreshSchema(ctx.storage);
+    return { storage: url, cleanup: () => dropSchemaAt(url, schema) };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'busbar-bench-'));
-  const storage = ctx.storage === 'memory' ? 'memory' : join(dir, 'bench.db');
-  const bus = await Busbar.open({ storage, durability: ctx.durability, onError: () => undefined });
+  return {
+    storage: ctx.storage === 'memory' ? 'memory' : join(dir, 'bench.db'),
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+  };
+}
+
+async function withBus<T>(ctx: Ctx, work: (bus: Busbar) => Promise<T>): Promise<T> {
+  const { storage, cleanup } = freshStore(ctx);
   try {
-    await bus.putBus('bench', { retention: { maxAgeMs: null, maxBytes: null } });
-    return await work(bus);
+    const bus = await Busbar.open({ storage, durability: ctx.durability, onError: () => undefined });
+    try {
+      await bus.putBus('bench', { retention: { maxAgeMs: null, maxBytes: null } });
+      return await work(bus);
+    } finally {
+      await bus.close();
+    }
   } finally {
-    await bus.close();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 }
 
@@ -290,11 +313,13 @@ async function memoryScenario(ctx: Ctx): Promise<void> {
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
   const storage = typeof opts.args['storage'] === 'string' ? opts.args['storage'] : 'sqlite';
   const durability = opts.args['durability'] === 'normal' ? 'normal' : 'full';
-  if (storage !== 'sqlite' && storage !== 'memory')
-    throw new Error(`Expected --storage to be sqlite or memory, got ${storage}`);
-  opts.log(
-    `# storage ${storage}, durability ${durability} (${durability === 'full' ? 'every commit fsynced before the ack' : 'fsync at checkpoints'})`,
-  );
+  if (storage !== 'sqlite' && storage !== 'memory' && !isPostgres(storage))
+    throw new Error(`Expected --storage to be sqlite, memory or a postgres:// URL, got ${storage}`);
+  if (isPostgres(storage)) opts.log(`# storage postgres (${await commitSettings(storage)}, as the server sets them)`);
+  else
+    opts.log(
+      `# storage ${storage}, durability ${durability} (${durability === 'full' ? 'every commit fsynced before the ack' : 'fsync at checkpoints'})`,
+    );
   const ctx: Ctx = { opts, results: [], storage, durability };
   const only = typeof opts.args['scenario'] === 'string' ? opts.args['scenario'] : undefined;
   const groups: Array<[string, (c: Ctx) => Promise<void>]> = [

@@ -11,6 +11,7 @@ const SUITES: Record<string, () => Promise<{ run: Suite }>> = {
   patterns: () => import('./patterns.js'),
   engine: () => import('./engine.js'),
   http: () => import('./http.js'),
+  pgboss: () => import('./pgboss.js'),
 };
 
 function parseArgs(argv: string[]): { suite: string | undefined; json: boolean; args: Record<string, string | true> } {
