@@ -97,6 +97,11 @@ export class PullConsumers {
   /** Leases handed out by this process, for the attempt records (another node's receipts work too). */
   private readonly leases = new Map<string, Lease>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  /**
+   * Notifications per subscription so far: a long-poll whose claim found nothing waits only when none
+   * came while that claim was on its way to storage (else the wake-up would be lost until the poll).
+   */
+  private readonly notified = new Map<string, number>();
 
   constructor(
     private readonly hooks: EngineHooks & {
@@ -107,6 +112,7 @@ export class PullConsumers {
 
   /** Wakes long-polls waiting on `subscription`. */
   notify(subscription: string): void {
+    this.notified.set(subscription, (this.notified.get(subscription) ?? 0) + 1);
     const set = this.waiters.get(subscription);
     if (set === undefined) return;
     this.waiters.delete(subscription);
@@ -124,6 +130,7 @@ export class PullConsumers {
     for (;;) {
       if (options.signal?.aborted === true) return [];
       const current = this.hooks.subscription(subscription);
+      const before = this.notified.get(subscription);
       const claimed = current.paused
         ? []
         : await this.hooks.storage(() =>
@@ -132,6 +139,7 @@ export class PullConsumers {
       const messages = await this.admit(claimed, leaseMs);
       const left = deadline - clock.now();
       if (messages.length > 0 || left <= 0) return messages;
+      if (this.notified.get(subscription) !== before) continue;
       await this.wait(subscription, left, options.signal);
     }
   }

@@ -4,7 +4,8 @@
  */
 import type { AppendOutcome, AppendRequest } from '../driver.js';
 import { code } from '../rows.js';
-import { insertDeliveries, lockCounters, rows, type DeliveryInsert, type Sql } from './sql.js';
+import type { CountersRow } from '../rows.js';
+import { DELIVERY_INSERT, deliveryRows, planDeliveries, rows, type DeliveryInsert, type Sql } from './sql.js';
 
 /** Checks bus and subscription names against the catalog, in one query per call. */
 export async function checkCatalog(
@@ -44,15 +45,18 @@ interface Acceptance {
 }
 
 /**
- * Appends the requests (see `StorageDriver.append`). Returns the outcomes and the subscriptions that
- * got deliveries (for the wake-up notification).
+ * Appends the requests (see `StorageDriver.append`) under the writers' lock, whose `counters` the
+ * caller read. `notify` makes the wake-up payload for the subscriptions that got deliveries (empty:
+ * none to send), sent on `channel` at commit. Four round trips at most: catalog, dedupe, partition
+ * heads (only for events with a partition key), and one statement that writes everything.
  */
 export async function append(
   sql: Sql,
+  counters: CountersRow,
   requests: readonly AppendRequest[],
   now: number,
-): Promise<{ outcomes: AppendOutcome[][]; woken: Set<string> }> {
-  const counters = await lockCounters(sql);
+  wake: { readonly channel: string; readonly payload: (subscriptions: Set<string>) => string },
+): Promise<AppendOutcome[][]> {
   const buses = new Set(requests.map((r) => r.bus));
   const pairs: Array<{ subscription: string; bus: string }> = [];
   const keys: string[][] = [[], [], []];
@@ -141,29 +145,43 @@ export async function append(
     outcomes.push(results);
   }
   // Only stored events carry the high-water mark; an all-duplicate call changes nothing.
-  if (seq === counters.next_seq) return { outcomes, woken: new Set() };
+  if (seq === counters.next_seq) return outcomes;
 
-  await sql.query({
-    name: 'insert_events',
-    text: `INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body)
-       SELECT seq, bus, id, source, type, time, $10, $11, partition_key, size, body
-       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-         $8::integer[], $9::text[]) AS e(seq, bus, id, source, type, time, partition_key, size, body)`,
-    values: [...events, now, hwm],
-  });
-  const nextDeliveryId = await insertDeliveries(sql, deliveries, counters.next_delivery_id, now);
+  const planned = await planDeliveries(sql, deliveries, counters.next_delivery_id);
   const busNames = [...totals.keys()];
+  const woken = new Set(deliveries.map((d) => d.subscription));
   await sql.query({
-    name: 'add_totals',
-    text: `INSERT INTO archive_totals (bus, events, bytes) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
-       ON CONFLICT (bus) DO UPDATE SET events = archive_totals.events + excluded.events,
-         bytes = archive_totals.bytes + excluded.bytes`,
-    values: [busNames, busNames.map((b) => totals.get(b)!.events), busNames.map((b) => totals.get(b)!.bytes)],
+    name: 'append',
+    text: `WITH stored AS (
+         INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body)
+         SELECT seq, bus, id, source, type, time, $10, $11, partition_key, size, body
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+           $8::integer[], $9::text[]) AS e(seq, bus, id, source, type, time, partition_key, size, body)
+       ),
+       owed AS (${DELIVERY_INSERT} ${deliveryRows(12, 10)}),
+       totals AS (
+         INSERT INTO archive_totals (bus, events, bytes) SELECT * FROM unnest($19::text[], $20::bigint[], $21::bigint[])
+         ON CONFLICT (bus) DO UPDATE SET events = archive_totals.events + excluded.events,
+           bytes = archive_totals.bytes + excluded.bytes
+       ),
+       moved AS (
+         UPDATE counters SET next_seq = $22, next_delivery_id = $23, published_hwm = $11, max_backstep = $24 WHERE id = 1
+       )
+     SELECT CASE WHEN $26::text <> '' THEN pg_notify($25, $26) END`,
+    values: [
+      ...events,
+      now,
+      hwm,
+      ...planned.columns,
+      busNames,
+      busNames.map((b) => totals.get(b)!.events),
+      busNames.map((b) => totals.get(b)!.bytes),
+      seq,
+      planned.nextId,
+      Math.max(counters.max_backstep, counters.published_hwm - now),
+      wake.channel,
+      woken.size === 0 ? '' : wake.payload(woken),
+    ],
   });
-  await sql.query({
-    name: 'set_counters',
-    text: 'UPDATE counters SET next_seq = $1, next_delivery_id = $2, published_hwm = $3, max_backstep = $4 WHERE id = 1',
-    values: [seq, nextDeliveryId, hwm, Math.max(counters.max_backstep, counters.published_hwm - now)],
-  });
-  return { outcomes, woken: new Set(deliveries.map((d) => d.subscription)) };
+  return outcomes;
 }

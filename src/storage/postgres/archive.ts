@@ -4,7 +4,8 @@
  */
 import type { ArchiveQuery, StoredEvent } from '../driver.js';
 import { EVENT_COLUMNS, rawToStoredEvent, toStoredEvent, type EventRow } from '../rows.js';
-import { lockCounters, rows, type Sql } from './sql.js';
+import type { CountersRow } from '../rows.js';
+import { rows, type Sql } from './sql.js';
 
 /** Events removed per purge transaction: each batch holds the writers' lock for milliseconds. */
 export const PURGE_BATCH = 1000;
@@ -137,10 +138,10 @@ async function remove(sql: Sql, bus: string, batch: readonly Candidate[], floor:
 
 /**
  * Retention of one bus (see `StorageDriver.purgeArchive`), in batches of {@link PURGE_BATCH} events,
- * one transaction each (`transaction` runs its argument in one).
+ * one transaction each under the writers' lock (`locked` runs its argument in one).
  */
 export async function purge(
-  transaction: <T>(work: (sql: Sql) => Promise<T>) => Promise<T>,
+  locked: <T>(work: (sql: Sql, counters: CountersRow) => Promise<T>) => Promise<T>,
   bus: string,
   olderThan: number | null,
   maxBytes: number | null,
@@ -150,8 +151,7 @@ export async function purge(
   if (olderThan !== null) {
     let cursor = start;
     for (;;) {
-      const batch = await transaction(async (sql) => {
-        const { max_backstep: backstep, dedupe_floor: floor } = await lockCounters(sql);
+      const batch = await locked(async (sql, { max_backstep: backstep, dedupe_floor: floor }) => {
         const found = await candidates(sql, bus, cursor, olderThan + backstep, olderThan);
         if (found.length > 0) await remove(sql, bus, found, floor);
         return found;
@@ -164,8 +164,7 @@ export async function purge(
   if (maxBytes !== null) {
     let cursor = start;
     for (;;) {
-      const step = await transaction(async (sql) => {
-        const { dedupe_floor: floor } = await lockCounters(sql);
+      const step = await locked(async (sql, { dedupe_floor: floor }) => {
         const [totals] = await rows<{ bytes: number }>(
           sql,
           'archive_bytes',

@@ -5,6 +5,7 @@
 import type { BusRecord, NewDelivery, ReplayRecord, ReplayStep, SubscriptionRecord } from '../driver.js';
 import {
   code,
+  type CountersRow,
   toBusRecord,
   toReplayRecord,
   toSubscriptionRecord,
@@ -13,7 +14,7 @@ import {
   type SubscriptionRow,
 } from '../rows.js';
 import { checkCatalog } from './append.js';
-import { ACTIVE, insertDeliveries, lockCounters, rows, type Sql } from './sql.js';
+import { ACTIVE, insertDeliveries, rows, type Sql } from './sql.js';
 
 export async function putBus(sql: Sql, bus: BusRecord): Promise<void> {
   await sql.query({
@@ -36,9 +37,11 @@ export async function listBuses(sql: Sql): Promise<BusRecord[]> {
   return (await rows<BusRow>(sql, 'list_buses', 'SELECT * FROM buses ORDER BY name', [])).map(toBusRecord);
 }
 
-/** Deletes a bus with its archive, subscriptions, their deliveries and replays, under the writers' lock. */
+/**
+ * Deletes a bus with its archive, subscriptions, their deliveries and replays. Under the writers'
+ * lock (taken by the caller), since it repairs partition heads.
+ */
 export async function deleteBus(sql: Sql, name: string): Promise<boolean> {
-  await lockCounters(sql);
   await sql.query({
     name: 'delete_bus_deliveries',
     text: `WITH doomed AS (
@@ -193,7 +196,7 @@ export async function acquireReplay(
 }
 
 /** Creates a step's deliveries after checking each names an archived event and a subscription of its bus. */
-async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: number, now: number): Promise<number> {
+async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: number, now: number): Promise<void> {
   const events = await rows<{ seq: number; bus: string; partition_key: string | null }>(
     sql,
     'events_of_seqs',
@@ -207,7 +210,7 @@ async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: nu
     return { subscription: d.subscription, bus: event.bus };
   });
   await checkCatalog(sql, new Set(), pairs);
-  return insertDeliveries(
+  await insertDeliveries(
     sql,
     deliveries.map((d) => ({
       subscription: d.subscription,
@@ -221,15 +224,15 @@ async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: nu
   );
 }
 
-/** One replay step (see `StorageDriver.advanceReplay`), under the writers' lock. */
+/** One replay step (see `StorageDriver.advanceReplay`), under the writers' lock, whose `counters` the caller read. */
 export async function advanceReplay(
   sql: Sql,
+  counters: CountersRow,
   id: string,
   owner: string,
   step: ReplayStep,
   now: number,
 ): Promise<ReplayRecord | null> {
-  const counters = await lockCounters(sql);
   const [owned] = await rows<{ id: string }>(
     sql,
     'owned_replay',
@@ -237,14 +240,7 @@ export async function advanceReplay(
     [id, owner],
   );
   if (owned === undefined) return null;
-  if (step.deliveries.length > 0) {
-    const next = await enqueue(sql, step.deliveries, counters.next_delivery_id, now);
-    await sql.query({
-      name: 'set_next_delivery_id',
-      text: 'UPDATE counters SET next_delivery_id = $1 WHERE id = 1',
-      values: [next],
-    });
-  }
+  if (step.deliveries.length > 0) await enqueue(sql, step.deliveries, counters.next_delivery_id, now);
   const [row] = await rows<ReplayRow>(
     sql,
     'advance_replay',

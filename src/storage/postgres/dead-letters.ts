@@ -10,10 +10,11 @@ import {
   toDeadLetter,
   toDeliveryTrace,
   type AttemptRow,
+  type CountersRow,
   type DeadLetterRow,
   type DeliveryRow,
 } from '../rows.js';
-import { insertDeliveries, lockCounters, rows, type Sql } from './sql.js';
+import { insertDeliveries, rows, type Sql } from './sql.js';
 
 const DEAD_FILTER = `d.subscription = $1 AND d.state = 'dead'
   AND ($2::bigint IS NULL OR d.dead_at >= $2) AND ($3::bigint IS NULL OR d.dead_at <= $3)`;
@@ -94,9 +95,17 @@ export async function remove(sql: Sql, subscription: string, ids: readonly numbe
   return row!.count;
 }
 
-/** Puts dead letters back as new deliveries (see `StorageDriver.redrive`), under the writers' lock. */
-export async function redrive(sql: Sql, subscription: string, ids: readonly number[], now: number): Promise<number> {
-  const counters = await lockCounters(sql);
+/**
+ * Puts dead letters back as new deliveries (see `StorageDriver.redrive`), under the writers' lock,
+ * whose `counters` the caller read.
+ */
+export async function redrive(
+  sql: Sql,
+  counters: CountersRow,
+  subscription: string,
+  ids: readonly number[],
+  now: number,
+): Promise<number> {
   const marked = await rows<{ id: number; event_seq: number; replay_id: string | null; partition_key: string | null }>(
     sql,
     'mark_redriven',
@@ -108,7 +117,7 @@ export async function redrive(sql: Sql, subscription: string, ids: readonly numb
   // New deliveries in the order the ids were given (each id once), as one at a time would make them.
   const byId = new Map(marked.map((row) => [row.id, row]));
   const order = [...new Set(ids)].filter((id) => byId.has(id));
-  const next = await insertDeliveries(
+  return insertDeliveries(
     sql,
     order.map((id) => {
       const row = byId.get(id)!;
@@ -117,12 +126,6 @@ export async function redrive(sql: Sql, subscription: string, ids: readonly numb
     counters.next_delivery_id,
     now,
   );
-  await sql.query({
-    name: 'set_next_delivery_id',
-    text: 'UPDATE counters SET next_delivery_id = $1 WHERE id = 1',
-    values: [next],
-  });
-  return order.length;
 }
 
 /** Every delivery of an event with its attempts, by delivery id. */

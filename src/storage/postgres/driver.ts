@@ -32,7 +32,8 @@ import * as catalog from './catalog.js';
 import * as dead from './dead-letters.js';
 import * as leases from './leases.js';
 import { SCHEMA_VERSION, migrateSchema, quoteIdent, schemaVersion } from './schema.js';
-import type { Sql } from './sql.js';
+import { LOCK_COUNTERS, type Sql } from './sql.js';
+import type { CountersRow } from '../rows.js';
 
 /** Options for {@link openPostgres}. */
 export interface PostgresOptions {
@@ -94,7 +95,14 @@ export class PostgresDriver implements StorageDriver {
   /** The schema holding the tables. */
   readonly schema: string;
   readonly #config: pg.PoolConfig;
+  /** Connections whose commits wait for the WAL flush: publishes, redrives, replays, the catalog, reads. */
   readonly #pool: pg.Pool;
+  /**
+   * Connections with `synchronous_commit = off`, for the delivery path (claims, lease extensions,
+   * completions): a database crash may undo their last fraction of a second, which hands those
+   * deliveries out again — a duplicate, never a loss — and commits never wait for the disk.
+   */
+  readonly #leasePool: pg.Pool;
   readonly #channel: string;
   /** This driver's mark on its notifications, so that it does not wake itself. */
   readonly #node = randomUUID();
@@ -102,15 +110,22 @@ export class PostgresDriver implements StorageDriver {
   #closed = false;
   readonly #listeners = new Set<Listening>();
 
-  /** Prefer {@link openPostgres}. */
+  /** Prefer {@link openPostgres}. `config.max` connections are shared half and half by the two pools. */
   constructor(config: pg.PoolConfig, schema: string) {
     this.schema = schema;
     this.#config = config;
     this.#channel = `busbar_${schema}`;
-    this.#pool = new pg.Pool(config);
+    const total = config.max ?? 10;
+    this.#pool = new pg.Pool({ ...config, max: Math.max(1, Math.ceil(total / 2)) });
+    this.#leasePool = new pg.Pool({
+      ...config,
+      max: Math.max(1, Math.floor(total / 2)),
+      options: `${config.options ?? ''} -c synchronous_commit=off`,
+    });
     // An idle connection that breaks (PostgreSQL restarted) is dropped by the pool; the next query
     // opens a new one. Without a listener the error would end the process.
     this.#pool.on('error', () => undefined);
+    this.#leasePool.on('error', () => undefined);
   }
 
   /** The schema must be current before anything else runs (checked once per driver). */
@@ -136,8 +151,8 @@ export class PostgresDriver implements StorageDriver {
    * besides failing its query (unheard, that event would end the process); it is then destroyed
    * rather than returned to the pool.
    */
-  async #withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
+  async #withClient<T>(work: (client: pg.PoolClient) => Promise<T>, pool = this.#pool): Promise<T> {
+    const client = await pool.connect();
     let broken: Error | undefined;
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);
@@ -152,24 +167,44 @@ export class PostgresDriver implements StorageDriver {
     }
   }
 
-  /** Runs single statements on the pool (each its own transaction). */
-  async #run<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+  /** Runs single statements (each its own transaction) on the durable pool, or the lease pool. */
+  async #run<T>(work: (sql: Sql) => Promise<T>, pool = this.#pool): Promise<T> {
     await this.#ready();
-    return work(this.#pool);
+    return work(pool);
   }
 
   /**
    * Runs `work` in one transaction on one connection; serialization failures and deadlocks run it
    * again. A connection that failed is destroyed rather than returned to the pool.
    */
-  async #transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+  async #transaction<T>(work: (sql: Sql) => Promise<T>, pool = this.#pool): Promise<T> {
+    return this.#attempts(pool, 'BEGIN', (client) => work(client));
+  }
+
+  /**
+   * A transaction on the durable pool that starts by taking the writers' lock (see schema.ts), in the
+   * same round trip as its BEGIN; `work` gets the counters read under the lock.
+   */
+  #locked<T>(work: (sql: Sql, counters: CountersRow) => Promise<T>): Promise<T> {
+    return this.#attempts(this.#pool, `BEGIN; ${LOCK_COUNTERS}`, (client, begun) => {
+      const results = begun as unknown as pg.QueryResult<CountersRow>[];
+      return work(client, results[1]!.rows[0]!);
+    });
+  }
+
+  /** Runs a transaction opened by `begin`, again on serialization failures and deadlocks. */
+  async #attempts<T>(
+    pool: pg.Pool,
+    begin: string,
+    work: (client: pg.PoolClient, begun: pg.QueryResult) => Promise<T>,
+  ): Promise<T> {
     await this.#ready();
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#withClient(async (client) => {
-          await client.query('BEGIN');
+          const begun = await client.query(begin);
           try {
-            const result = await work(client);
+            const result = await work(client, begun);
             await client.query('COMMIT');
             return result;
           } catch (error) {
@@ -177,7 +212,7 @@ export class PostgresDriver implements StorageDriver {
             await client.query('ROLLBACK').catch(() => undefined);
             throw error;
           }
-        });
+        }, pool);
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         if (typeof code === 'string' && RETRIABLE.has(code) && attempt < MAX_TRIES) continue;
@@ -186,11 +221,19 @@ export class PostgresDriver implements StorageDriver {
     }
   }
 
+  /** A notification's payload: this node, the kind, and the subscriptions (`*`: too many to list). */
+  #payload(kind: 'due' | 'catalog', subscriptions: Iterable<string> = []): string {
+    const payload = `${this.#node}|${kind}|${[...subscriptions].join(',')}`;
+    return payload.length > MAX_PAYLOAD ? `${this.#node}|${kind}|*` : payload;
+  }
+
   /** Tells the other nodes (inside the caller's transaction: sent at its commit). */
   async #notify(sql: Sql, kind: 'due' | 'catalog', subscriptions: Iterable<string> = []): Promise<void> {
-    let payload = `${this.#node}|${kind}|${[...subscriptions].join(',')}`;
-    if (payload.length > MAX_PAYLOAD) payload = `${this.#node}|${kind}|*`;
-    await sql.query({ name: 'notify', text: 'SELECT pg_notify($1, $2)', values: [this.#channel, payload] });
+    await sql.query({
+      name: 'notify',
+      text: 'SELECT pg_notify($1, $2)',
+      values: [this.#channel, this.#payload(kind, subscriptions)],
+    });
   }
 
   migrate(): Promise<void> {
@@ -205,7 +248,7 @@ export class PostgresDriver implements StorageDriver {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#listeners].map((l) => l.stop()));
-    await this.#pool.end();
+    await Promise.all([this.#pool.end(), this.#leasePool.end()]);
   }
 
   /**
@@ -242,7 +285,7 @@ export class PostgresDriver implements StorageDriver {
     return this.#run((sql) => catalog.listBuses(sql));
   }
   deleteBus(name: string): Promise<boolean> {
-    return this.#transaction(async (sql) => {
+    return this.#locked(async (sql) => {
       const deleted = await catalog.deleteBus(sql, name);
       if (deleted) await this.#notify(sql, 'catalog');
       return deleted;
@@ -261,8 +304,9 @@ export class PostgresDriver implements StorageDriver {
   listSubscriptions(bus?: string): Promise<SubscriptionRecord[]> {
     return this.#run((sql) => catalog.listSubscriptions(sql, bus));
   }
+  /** Under the writers' lock: a publish that saw the subscription has stored its deliveries first. */
   deleteSubscription(name: string): Promise<boolean> {
-    return this.#transaction(async (sql) => {
+    return this.#locked(async (sql) => {
       const deleted = await catalog.deleteSubscription(sql, name);
       if (deleted) await this.#notify(sql, 'catalog');
       return deleted;
@@ -271,11 +315,12 @@ export class PostgresDriver implements StorageDriver {
 
   async append(requests: readonly AppendRequest[], now: number): Promise<AppendOutcome[][]> {
     if (requests.length === 0) return [];
-    return this.#transaction(async (sql) => {
-      const { outcomes, woken } = await append(sql, requests, now);
-      if (woken.size > 0) await this.#notify(sql, 'due', woken);
-      return outcomes;
-    });
+    return this.#locked((sql, counters) =>
+      append(sql, counters, requests, now, {
+        channel: this.#channel,
+        payload: (subscriptions) => this.#payload('due', subscriptions),
+      }),
+    );
   }
 
   claim(
@@ -283,7 +328,7 @@ export class PostgresDriver implements StorageDriver {
     opts: { readonly max: number; readonly leaseMs: number; readonly ordered: boolean },
     now: number,
   ): Promise<ClaimedDelivery[]> {
-    return this.#run((sql) => leases.claim(sql, subscription, opts, now));
+    return this.#run((sql) => leases.claim(sql, subscription, opts, now), this.#leasePool);
   }
   async complete(items: readonly CompletionItem[], now: number): Promise<boolean[]> {
     if (items.length === 0) return [];
@@ -291,13 +336,13 @@ export class PostgresDriver implements StorageDriver {
       const { results, woken } = await leases.complete(sql, items, now);
       if (woken.size > 0) await this.#notify(sql, 'due', woken);
       return results;
-    });
+    }, this.#leasePool);
   }
   extend(subscription: string, deliveryId: number, leaseToken: string, leaseUntil: number): Promise<boolean> {
-    return this.#run((sql) => leases.extend(sql, subscription, deliveryId, leaseToken, leaseUntil));
+    return this.#run((sql) => leases.extend(sql, subscription, deliveryId, leaseToken, leaseUntil), this.#leasePool);
   }
   nextDueAt(subscription: string, after: number): Promise<number | null> {
-    return this.#run((sql) => leases.nextDueAt(sql, subscription, after));
+    return this.#run((sql) => leases.nextDueAt(sql, subscription, after), this.#leasePool);
   }
   subscriptionStats(subscription: string): Promise<SubscriptionStats> {
     return this.#run((sql) => leases.stats(sql, subscription));
@@ -321,8 +366,8 @@ export class PostgresDriver implements StorageDriver {
   }
   async redrive(subscription: string, ids: readonly number[], now: number): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.#transaction(async (sql) => {
-      const created = await dead.redrive(sql, subscription, ids, now);
+    return this.#locked(async (sql, counters) => {
+      const created = await dead.redrive(sql, counters, subscription, ids, now);
       if (created > 0) await this.#notify(sql, 'due', [subscription]);
       return created;
     });
@@ -345,11 +390,11 @@ export class PostgresDriver implements StorageDriver {
     return this.#run((sql) => catalog.putReplay(sql, replay));
   }
   acquireReplay(id: string, owner: string, leaseUntil: number, now: number): Promise<ReplayRecord | null> {
-    return this.#run((sql) => catalog.acquireReplay(sql, id, owner, leaseUntil, now));
+    return this.#run((sql) => catalog.acquireReplay(sql, id, owner, leaseUntil, now), this.#leasePool);
   }
   advanceReplay(id: string, owner: string, step: ReplayStep, now: number): Promise<ReplayRecord | null> {
-    return this.#transaction(async (sql) => {
-      const record = await catalog.advanceReplay(sql, id, owner, step, now);
+    return this.#locked(async (sql, counters) => {
+      const record = await catalog.advanceReplay(sql, counters, id, owner, step, now);
       if (record !== null && step.deliveries.length > 0) {
         await this.#notify(sql, 'due', new Set(step.deliveries.map((d) => d.subscription)));
       }
@@ -366,16 +411,16 @@ export class PostgresDriver implements StorageDriver {
     return this.#run((sql) => catalog.listReplays(sql, bus));
   }
 
-  /** In batches of {@link archive.PURGE_BATCH} events, one short transaction each. */
+  /** In batches of {@link archive.PURGE_BATCH} events, one short transaction each, under the writers' lock. */
   async purgeArchive(
     bus: string,
     opts: { readonly olderThan: number | null; readonly maxBytes: number | null },
   ): Promise<number> {
     await this.#ready();
-    return archive.purge((work) => this.#transaction(work), bus, opts.olderThan, opts.maxBytes);
+    return archive.purge((work) => this.#locked(work), bus, opts.olderThan, opts.maxBytes);
   }
   pruneDedupe(olderThan: number): Promise<number> {
-    return this.#run((sql) => archive.pruneDedupe(sql, olderThan));
+    return this.#run((sql) => archive.pruneDedupe(sql, olderThan), this.#leasePool);
   }
 }
 

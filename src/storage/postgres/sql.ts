@@ -22,17 +22,13 @@ export async function rows<R extends QueryResultRow>(
   return (await sql.query<R>({ name, text, values: values as unknown[] })).rows;
 }
 
-/**
- * Takes the writers' lock (the `counters` row, see schema.ts) for the rest of the transaction and
- * reads the counters.
- */
+/** Takes the writers' lock (the `counters` row, see schema.ts) and reads the counters. */
+export const LOCK_COUNTERS =
+  'SELECT next_seq, next_delivery_id, published_hwm, max_backstep, dedupe_floor FROM counters WHERE id = 1 FOR UPDATE';
+
+/** Takes the writers' lock for the rest of the transaction (when not taken with its BEGIN). */
 export async function lockCounters(sql: Sql): Promise<CountersRow> {
-  const [row] = await rows<CountersRow>(
-    sql,
-    'lock_counters',
-    'SELECT next_seq, next_delivery_id, published_hwm, max_backstep, dedupe_floor FROM counters WHERE id = 1 FOR UPDATE',
-    [],
-  );
+  const [row] = await rows<CountersRow>(sql, 'lock_counters', LOCK_COUNTERS, []);
   return row!;
 }
 
@@ -45,18 +41,23 @@ export interface DeliveryInsert {
   readonly redriveOf: number | null;
 }
 
+/** New deliveries as the seven arrays of {@link DELIVERY_ROWS}, and the next free id. */
+export interface PlannedDeliveries {
+  readonly columns: unknown[][];
+  readonly nextId: number;
+}
+
 /**
- * Inserts pending deliveries (ids from `firstId` on, in order), each heading its partition when no
- * delivery of the same subscription and key is active, counting the earlier rows of this call. Runs
- * under the writers' lock, so the rows it checks are every committed one. Returns the next free id.
+ * Numbers pending deliveries (ids from `firstId` on, in order) and decides their partition heads: a
+ * delivery heads its partition when no delivery of the same subscription and key is active, counting
+ * the earlier ones of this call. Runs under the writers' lock, so the rows it checks are every
+ * committed one.
  */
-export async function insertDeliveries(
+export async function planDeliveries(
   sql: Sql,
   deliveries: readonly DeliveryInsert[],
   firstId: number,
-  now: number,
-): Promise<number> {
-  if (deliveries.length === 0) return firstId;
+): Promise<PlannedDeliveries> {
   const keyed = deliveries.filter((d) => d.key !== null);
   const busy = new Set<string>();
   if (keyed.length > 0) {
@@ -69,13 +70,7 @@ export async function insertDeliveries(
     );
     for (const row of active) busy.add(`${row.subscription}\u0000${row.partition_key}`);
   }
-  const ids: number[] = [];
-  const subscriptions: string[] = [];
-  const seqs: number[] = [];
-  const heads: number[] = [];
-  const keys: Array<string | null> = [];
-  const replayIds: Array<string | null> = [];
-  const redriveOf: Array<number | null> = [];
+  const columns: unknown[][] = [[], [], [], [], [], [], []];
   let id = firstId;
   for (const d of deliveries) {
     let head = 1;
@@ -84,24 +79,46 @@ export async function insertDeliveries(
       if (busy.has(partition)) head = 0;
       else busy.add(partition);
     }
-    ids.push(id++);
-    subscriptions.push(d.subscription);
-    seqs.push(d.seq);
-    heads.push(head);
-    keys.push(d.key);
-    replayIds.push(d.replayId);
-    redriveOf.push(d.redriveOf);
+    [id++, d.subscription, d.seq, head, d.replayId, d.redriveOf, d.key].forEach((value, i) => columns[i]!.push(value));
   }
+  return { columns, nextId: id };
+}
+
+/**
+ * The rows of planned deliveries, pending and due at `$<at>`, from the seven arrays starting at
+ * parameter `$<from>`: the source of an `INSERT INTO deliveries`.
+ */
+export function deliveryRows(from: number, at: number): string {
+  const p = (i: number) => `$${from + i}`;
+  return `SELECT id, subscription, seq, 'pending', head, 0, $${at}::bigint, $${at}::bigint, $${at}::bigint, replay_id,
+      redrive_of, key
+    FROM unnest(${p(0)}::bigint[], ${p(1)}::text[], ${p(2)}::bigint[], ${p(3)}::smallint[], ${p(4)}::text[],
+      ${p(5)}::bigint[], ${p(6)}::text[]) AS n(id, subscription, seq, head, replay_id, redrive_of, key)`;
+}
+
+/** The columns {@link deliveryRows} fills, in its order. */
+export const DELIVERY_INSERT = `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count,
+  available_at, due_at, enqueued_at, replay_id, redrive_of, partition_key)`;
+
+/**
+ * Inserts pending deliveries due at `now` (see {@link planDeliveries}) and moves the counters'
+ * next delivery id past them, under the writers' lock. Returns how many.
+ */
+export async function insertDeliveries(
+  sql: Sql,
+  deliveries: readonly DeliveryInsert[],
+  firstId: number,
+  now: number,
+): Promise<number> {
+  if (deliveries.length === 0) return 0;
+  const planned = await planDeliveries(sql, deliveries, firstId);
   await sql.query({
     name: 'insert_deliveries',
-    text: `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
-         enqueued_at, replay_id, redrive_of, partition_key)
-       SELECT id, subscription, seq, 'pending', head, 0, $8, $8, $8, replay_id, redrive_of, key
-       FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::smallint[], $5::text[], $6::bigint[], $7::text[])
-         AS n(id, subscription, seq, head, replay_id, redrive_of, key)`,
-    values: [ids, subscriptions, seqs, heads, replayIds, redriveOf, keys, now],
+    text: `WITH inserted AS (${DELIVERY_INSERT} ${deliveryRows(1, 8)})
+       UPDATE counters SET next_delivery_id = $9 WHERE id = 1`,
+    values: [...planned.columns, now, planned.nextId],
   });
-  return id;
+  return deliveries.length;
 }
 
 /** Inserts attempt records, in order (their `n` keeps that order). */
