@@ -22,7 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { Busbar } from '../src/busbar.js';
 import { createMetrics } from '../src/server/metrics.js';
 import { startTracing } from '../src/server/tracing.js';
-import { median, type BenchOptions, type BenchResult } from './lib.js';
+import { afterWarmUp, median, type BenchOptions, type BenchResult } from './lib.js';
 import { commitSettings, dropSchemaAt, isPostgres, withFreshSchema } from './postgres.js';
 
 interface Ctx {
@@ -133,9 +133,10 @@ async function latencyScenarios(ctx: Ctx): Promise<void> {
         pattern: { type: ['order.placed'] },
         delivery: { concurrency: 64 },
       });
-      const out: number[] = [];
+      const out = new Map<number, number>();
       bus.consume('s', (e) => {
-        out.push(performance.now() - (e.data as { sentAt: number }).sentAt);
+        const { n, sentAt } = e.data as { n: number; sentAt: number };
+        out.set(n, performance.now() - sentAt);
       });
       const seconds = Math.max(3, ctx.opts.sampleSeconds * 3);
       const total = rate * seconds;
@@ -150,9 +151,8 @@ async function latencyScenarios(ctx: Ctx): Promise<void> {
       }
       await Promise.all(inFlight);
       const deadline = performance.now() + 10_000;
-      while (out.length < total && performance.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      return out.slice(rate); // drop the first second (warm-up)
+      while (out.size < total && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      return afterWarmUp(out, rate); // the events sent in the first second are the warm-up
     });
     latencies.sort((a, b) => a - b);
     const p50 = percentile(latencies, 50);

@@ -23,7 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median, type BenchOptions, type BenchResult } from './lib.js';
+import { afterWarmUp, median, type BenchOptions, type BenchResult } from './lib.js';
 import { commitSettings, dropSchemaAt, isPostgres, withFreshSchema } from './postgres.js';
 
 const BIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -200,7 +200,7 @@ async function pullLatency(server: Server, rate: number, seconds: number): Promi
     pattern: { type: ['order.placed'] },
   });
   await synced(server);
-  const latencies: number[] = [];
+  const latencies = new Map<number, number>();
   let running = true;
   const consumers = Array.from({ length: Math.max(4, server.urls.length) }, async (_, consumer) => {
     const url = server.urls[consumer % server.urls.length]!;
@@ -209,10 +209,10 @@ async function pullLatency(server: Server, rate: number, seconds: number): Promi
         max: 100,
         waitMs: 500,
       })) as {
-        messages: Array<{ receipt: string; event: { data: { sentAt: number } } }>;
+        messages: Array<{ receipt: string; event: { data: { n: number; sentAt: number } } }>;
       };
       const now = performance.now();
-      for (const m of messages) latencies.push(now - m.event.data.sentAt);
+      for (const m of messages) latencies.set(m.event.data.n, now - m.event.data.sentAt);
       if (messages.length > 0)
         await call(`${url}/v1/subscriptions/pull-bench/ack`, 'POST', {
           receipts: messages.map((m) => m.receipt),
@@ -221,21 +221,22 @@ async function pullLatency(server: Server, rate: number, seconds: number): Promi
   });
   const total = await paced(server, rate, seconds);
   const deadline = performance.now() + 10_000;
-  while (latencies.length < total && performance.now() < deadline)
+  while (latencies.size < total && performance.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 20));
   running = false;
   await Promise.all(consumers);
   await call(`${server.urls[0]}/v1/subscriptions/pull-bench`, 'DELETE', undefined).catch(() => undefined);
-  return latencies.slice(rate);
+  return afterWarmUp(latencies, rate);
 }
 
 async function webhookLatency(server: Server, rate: number, seconds: number): Promise<number[]> {
-  const latencies: number[] = [];
+  const latencies = new Map<number, number>();
   const receiver = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8').on('data', (c: string) => (body += c));
     req.on('end', () => {
-      latencies.push(performance.now() - (JSON.parse(body) as { sentAt: number }).sentAt);
+      const { n, sentAt } = JSON.parse(body) as { n: number; sentAt: number };
+      latencies.set(n, performance.now() - sentAt);
       res.statusCode = 204;
       res.end();
     });
@@ -252,11 +253,11 @@ async function webhookLatency(server: Server, rate: number, seconds: number): Pr
   await new Promise((resolve) => setTimeout(resolve, 200));
   const total = await paced(server, rate, seconds);
   const deadline = performance.now() + 10_000;
-  while (latencies.length < total && performance.now() < deadline)
+  while (latencies.size < total && performance.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 20));
   await call(`${server.urls[0]}/v1/subscriptions/hook-bench`, 'DELETE', undefined).catch(() => undefined);
   await new Promise((resolve) => receiver.close(resolve));
-  return latencies.slice(rate);
+  return afterWarmUp(latencies, rate);
 }
 
 /** Makes the bus and subscription `s` through node 0, waits until every node has them, and warms up. */

@@ -73,3 +73,12 @@ export function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 }
+
+/**
+ * Latencies (by the event's number in send order) of the events sent after the first `warmUp`: the
+ * warm-up is cut by when events were sent, so an early event that arrived late (a connection being
+ * opened, code being compiled) leaves the sample instead of landing in its tail.
+ */
+export function afterWarmUp(latencies: ReadonlyMap<number, number>, warmUp: number): number[] {
+  return [...latencies].filter(([n]) => n >= warmUp).map(([, latency]) => latency);
+}

@@ -24,7 +24,7 @@
 import { createRequire } from 'node:module';
 import PgBoss from 'pg-boss';
 import { Busbar } from '../src/busbar.js';
-import { median, type BenchOptions, type BenchResult } from './lib.js';
+import { afterWarmUp, median, type BenchOptions, type BenchResult } from './lib.js';
 import { commitSettings, dropSchemaAt, isPostgres, serverUrl, withFreshSchema } from './postgres.js';
 
 /** pg-boss 10's minimum `pollingIntervalSeconds` (src/attorney.js: MIN_POLLING_INTERVAL_MS = 500). */
@@ -147,8 +147,14 @@ async function paced(
 }
 
 /** One e2e sample of one side on its own bus / queue `name`; returns latencies in ms, unsorted. */
-async function e2eSample(ctx: Ctx, side: Side, name: string, rate: number, seconds: number): Promise<number[]> {
-  const out: number[] = [];
+async function e2eSample(
+  ctx: Ctx,
+  side: Side,
+  name: string,
+  rate: number,
+  seconds: number,
+): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
   if (side === 'busbar') {
     await ctx.bus.putBus(name, { retention: { maxAgeMs: null, maxBytes: null } });
     await ctx.bus.putSubscription(name, {
@@ -157,16 +163,17 @@ async function e2eSample(ctx: Ctx, side: Side, name: string, rate: number, secon
       delivery: { concurrency: 64 },
     });
     const consumer = ctx.bus.consume(name, (e) => {
-      out.push(performance.now() - (e.data as { sentAt: number }).sentAt);
+      const { n, sentAt } = e.data as { n: number; sentAt: number };
+      out.set(n, performance.now() - sentAt);
     });
     const total = await paced(
       (n) => ctx.bus.publish(name, event(n, performance.now())),
-      () => out.length,
+      () => out.size,
       rate,
       seconds,
     );
     await consumer.stop();
-    if (out.length < total) ctx.opts.log(`  busbar: ${out.length} of ${total} events handled within 10 s`);
+    if (out.size < total) ctx.opts.log(`  busbar: ${out.size} of ${total} events handled within 10 s`);
     return out;
   }
   await ctx.boss.createQueue(name);
@@ -175,7 +182,7 @@ async function e2eSample(ctx: Ctx, side: Side, name: string, rate: number, secon
     { batchSize: 100, pollingIntervalSeconds: POLLING_SECONDS },
     (jobs) => {
       const now = performance.now();
-      for (const job of jobs) out.push(now - job.data.data.sentAt);
+      for (const job of jobs) out.set(job.data.data.n, now - job.data.data.sentAt);
       return Promise.resolve();
     },
   );
@@ -184,12 +191,12 @@ async function e2eSample(ctx: Ctx, side: Side, name: string, rate: number, secon
       await ctx.boss.send(name, event(n, performance.now()));
       if (ctx.wake === 'notify') ctx.boss.notifyWorker(worker);
     },
-    () => out.length,
+    () => out.size,
     rate,
     seconds,
   );
   await ctx.boss.offWork(name);
-  if (out.length < total) ctx.opts.log(`  pg-boss: ${out.length} of ${total} jobs handled within 10 s`);
+  if (out.size < total) ctx.opts.log(`  pg-boss: ${out.size} of ${total} jobs handled within 10 s`);
   return out;
 }
 
@@ -201,7 +208,7 @@ async function e2eScenario(ctx: Ctx): Promise<void> {
   for (let i = 0; i < ctx.opts.samples; i++) {
     for (const side of order(i)) {
       // A bus / queue per sample, so nothing left over from an earlier sample reaches this one's handler.
-      const latencies = (await e2eSample(ctx, side, `e2e${i}`, rate, seconds)).slice(rate).sort((a, b) => a - b);
+      const latencies = afterWarmUp(await e2eSample(ctx, side, `e2e${i}`, rate, seconds), rate).sort((a, b) => a - b);
       runs[side].push({ p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
     }
   }

@@ -110,13 +110,19 @@ export class PullConsumers {
     },
   ) {}
 
-  /** Wakes long-polls waiting on `subscription`. */
+  /**
+   * Deliveries of `subscription` may be due: wakes its longest-waiting long-poll. One at a time, so
+   * that a publish does not send every waiting consumer to storage for the same few deliveries: a
+   * long-poll that leases a full batch passes the wake-up on to the next one.
+   */
   notify(subscription: string): void {
     this.notified.set(subscription, (this.notified.get(subscription) ?? 0) + 1);
-    const set = this.waiters.get(subscription);
-    if (set === undefined) return;
-    this.waiters.delete(subscription);
-    for (const wake of set) wake();
+    this.wakeOne(subscription);
+  }
+
+  private wakeOne(subscription: string): void {
+    const first = this.waiters.get(subscription)?.values().next();
+    if (first !== undefined && first.done !== true) first.value();
   }
 
   /** Leases up to `max` due messages, waiting up to `waitMs` for the first. */
@@ -128,7 +134,11 @@ export class PullConsumers {
     const { clock } = this.hooks;
     const deadline = clock.now() + waitMs;
     for (;;) {
-      if (options.signal?.aborted === true) return [];
+      if (options.signal?.aborted === true) {
+        // Its client left, perhaps just after a wake-up meant for it: pass that on.
+        this.wakeOne(subscription);
+        return [];
+      }
       const current = this.hooks.subscription(subscription);
       const before = this.notified.get(subscription);
       const claimed = current.paused
@@ -136,6 +146,8 @@ export class PullConsumers {
         : await this.hooks.storage(() =>
             this.hooks.driver.claim(subscription, { max, leaseMs, ordered: sub.delivery.ordered }, clock.now()),
           );
+      // A full batch: more may be due, for the next waiting long-poll.
+      if (claimed.length === max) this.wakeOne(subscription);
       const messages = await this.admit(claimed, leaseMs);
       const left = deadline - clock.now();
       if (messages.length > 0 || left <= 0) return messages;
