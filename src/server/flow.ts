@@ -361,8 +361,9 @@ export function createFlow(bus: Busbar, options: FlowOptions = {}): Flow {
   const subs = new Map<string, SubscriptionFlow>();
   const busFlow = (name: string): BusFlow => buses.get(name) ?? buses.set(name, new BusFlow()).get(name)!;
 
+  // This node's flow, as its metrics: events other nodes published are theirs to show.
   const offPublish = bus.onPublish((event) => {
-    busFlow(event.bus).published(event.source, Math.floor(now() / 1000));
+    if (!event.remote) busFlow(event.bus).published(event.source, Math.floor(now() / 1000));
   });
   const offObserver = bus.observe({
     publish(o) {

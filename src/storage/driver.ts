@@ -272,11 +272,14 @@ export interface DriverCapabilities {
 /**
  * A change another process made to a shared store, as told by {@link StorageDriver.watch}:
  * - `due`: deliveries of these subscriptions (`null`: of any) may have become claimable;
+ * - `published`: events of `bus` were stored, all with a `seq` from `fromSeq` to `toSeq` (the range
+ *   may also hold other buses' events);
  * - `catalog`: buses or subscriptions were created, changed or deleted;
  * - `resync`: changes may have gone untold (the driver lost its connection for a while).
  */
 export type StoreChange =
   | { readonly kind: 'due'; readonly subscriptions: readonly string[] | null }
+  | { readonly kind: 'published'; readonly bus: string; readonly fromSeq: number; readonly toSeq: number }
   | { readonly kind: 'catalog' }
   | { readonly kind: 'resync' };
 

@@ -122,8 +122,10 @@ export interface PublishedEvent {
   readonly type: string;
   /** The CloudEvent as JSON text. */
   readonly body: string;
-  /** The subscriptions it was matched to. */
+  /** The subscriptions it was matched to (for `remote` events: the ones its bus's patterns match here). */
   readonly subscriptions: readonly string[];
+  /** Stored by another process on the same store (told through `StorageDriver.watch`), not by this one. */
+  readonly remote: boolean;
 }
 
 /** A running in-process consumer. */
@@ -154,6 +156,8 @@ export class Engine {
   /** A catalog refresh in progress, and whether another one was asked for meanwhile. */
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
+  /** Events other processes published, read and told to `onPublish` listeners one range at a time. */
+  private remotePublished: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly hooks: EngineHooks;
   private readonly changeListeners = new Set<(change: SubscriptionChange) => void>();
@@ -669,22 +673,26 @@ export class Engine {
     events.forEach((event, i) => {
       const outcome = outcomes[i];
       if (outcome?.status !== 'accepted') return;
-      const published: PublishedEvent = {
+      this.tellPublished({
         bus,
         seq: outcome.seq,
         source: event.source,
         type: event.type,
         body: event.body,
         subscriptions: event.subscriptions,
-      };
-      for (const listener of [...this.publishListeners]) {
-        try {
-          listener(published);
-        } catch (err) {
-          this.options.onError(err);
-        }
-      }
+        remote: false,
+      });
     });
+  }
+
+  private tellPublished(published: PublishedEvent): void {
+    for (const listener of [...this.publishListeners]) {
+      try {
+        listener(published);
+      } catch (err) {
+        this.options.onError(err);
+      }
+    }
   }
 
   private changed(kind: SubscriptionChange['kind'], subscription: SubscriptionRecord): void {
@@ -751,6 +759,7 @@ export class Engine {
     if (this.maintenance !== undefined) this.clock.clearTimer(this.maintenance);
     await this.unwatch?.().catch((err: unknown) => this.options.onError(err));
     await this.refreshing;
+    await this.remotePublished;
     await Promise.all([...this.consumers.keys()].map((name) => this.stopConsumer(name)));
     await this.replays.stopAll();
     await this.committer.idle();
@@ -765,6 +774,11 @@ export class Engine {
     if (this.closed) return;
     if (change.kind === 'due') {
       for (const name of change.subscriptions ?? this.subs.keys()) if (this.subs.has(name)) this.wake(name);
+      return;
+    }
+    if (change.kind === 'published') {
+      if (this.publishListeners.size > 0)
+        this.remotePublished = this.remotePublished.then(() => this.readPublished(change));
       return;
     }
     void this.refreshCatalog().then(() => {
@@ -795,6 +809,38 @@ export class Engine {
         this.refreshing = undefined;
       });
     return this.refreshing;
+  }
+
+  /**
+   * Reads the events another process stored and tells `onPublish` listeners, in the order the
+   * notifications came (each range read from the archive in pages of at most 1,000 events).
+   */
+  private async readPublished(change: Extract<StoreChange, { kind: 'published' }>): Promise<void> {
+    const bus = this.buses.get(change.bus);
+    if (this.closed || bus === undefined || this.publishListeners.size === 0) return;
+    try {
+      let after = change.fromSeq - 1;
+      while (after < change.toSeq && !this.closed) {
+        const limit = Math.min(1_000, change.toSeq - after);
+        const events = await this.driver.queryArchive(change.bus, { afterSeq: after, limit });
+        const inRange = events.filter((event) => event.seq <= change.toSeq);
+        for (const event of inRange) {
+          this.tellPublished({
+            bus: change.bus,
+            seq: event.seq,
+            source: event.source,
+            type: event.type,
+            body: event.body,
+            subscriptions: bus.index.match(event.body),
+            remote: true,
+          });
+        }
+        if (inRange.length < events.length || events.length < limit) break;
+        after = events[events.length - 1]!.seq;
+      }
+    } catch (err) {
+      this.options.onError(err);
+    }
   }
 
   private async applyCatalog(): Promise<void> {

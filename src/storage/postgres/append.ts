@@ -46,8 +46,8 @@ interface Acceptance {
 
 /**
  * Appends the requests (see `StorageDriver.append`) under the writers' lock, whose `counters` the
- * caller read. `notify` makes the wake-up payload for the subscriptions that got deliveries (empty:
- * none to send), sent on `channel` at commit. Four round trips at most: catalog, dedupe, partition
+ * caller read. `wake.payload` makes the notification (sent on `wake.channel` at commit) from the
+ * subscriptions that got deliveries and the `seq` range stored per bus. Four round trips at most: catalog, dedupe, partition
  * heads (only for events with a partition key), and one statement that writes everything.
  */
 export async function append(
@@ -55,7 +55,10 @@ export async function append(
   counters: CountersRow,
   requests: readonly AppendRequest[],
   now: number,
-  wake: { readonly channel: string; readonly payload: (subscriptions: Set<string>) => string },
+  wake: {
+    readonly channel: string;
+    readonly payload: (subscriptions: Set<string>, stored: Map<string, { from: number; to: number }>) => string;
+  },
 ): Promise<AppendOutcome[][]> {
   const buses = new Set(requests.map((r) => r.bus));
   const pairs: Array<{ subscription: string; bus: string }> = [];
@@ -150,6 +153,13 @@ export async function append(
   const planned = await planDeliveries(sql, deliveries, counters.next_delivery_id);
   const busNames = [...totals.keys()];
   const woken = new Set(deliveries.map((d) => d.subscription));
+  const stored = new Map<string, { from: number; to: number }>();
+  for (let i = 0; i < events[0]!.length; i++) {
+    const [seqOf, bus] = [events[0]![i] as number, events[1]![i] as string];
+    const range = stored.get(bus);
+    if (range === undefined) stored.set(bus, { from: seqOf, to: seqOf });
+    else range.to = seqOf;
+  }
   await sql.query({
     name: 'append',
     text: `WITH stored AS (
@@ -180,7 +190,7 @@ export async function append(
       planned.nextId,
       Math.max(counters.max_backstep, counters.published_hwm - now),
       wake.channel,
-      woken.size === 0 ? '' : wake.payload(woken),
+      wake.payload(woken, stored),
     ],
   });
   return outcomes;

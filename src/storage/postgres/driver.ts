@@ -221,10 +221,20 @@ export class PostgresDriver implements StorageDriver {
     }
   }
 
-  /** A notification's payload: this node, the kind, and the subscriptions (`*`: too many to list). */
-  #payload(kind: 'due' | 'catalog', subscriptions: Iterable<string> = []): string {
-    const payload = `${this.#node}|${kind}|${[...subscriptions].join(',')}`;
-    return payload.length > MAX_PAYLOAD ? `${this.#node}|${kind}|*` : payload;
+  /**
+   * A notification's payload: this node, the kind, the subscriptions with work due (`*`: too many to
+   * list) and, for a publish, the `seq` range stored per bus (`bus:from-to`, left out when too long).
+   */
+  #payload(
+    kind: 'due' | 'catalog',
+    subscriptions: Iterable<string> = [],
+    stored: ReadonlyMap<string, { from: number; to: number }> = new Map(),
+  ): string {
+    const names = [...subscriptions].join(',');
+    const ranges = [...stored].map(([bus, { from, to }]) => `${bus}:${from}-${to}`).join(',');
+    const payload = `${this.#node}|${kind}|${names}|${ranges}`;
+    if (payload.length <= MAX_PAYLOAD) return payload;
+    return `${this.#node}|${kind}|${names.length === 0 ? '' : '*'}|`;
   }
 
   /** Tells the other nodes (inside the caller's transaction: sent at its commit). */
@@ -318,7 +328,7 @@ export class PostgresDriver implements StorageDriver {
     return this.#locked((sql, counters) =>
       append(sql, counters, requests, now, {
         channel: this.#channel,
-        payload: (subscriptions) => this.#payload('due', subscriptions),
+        payload: (subscriptions, stored) => this.#payload('due', subscriptions, stored),
       }),
     );
   }
@@ -480,11 +490,17 @@ class Listening {
   }
 
   #told(payload: string): void {
-    const [node, kind, names] = payload.split('|');
+    const [node, kind, names = '', ranges = ''] = payload.split('|');
     if (node === this.node) return;
     if (kind === 'catalog') this.listener({ kind: 'catalog' });
     else if (kind === 'due') {
-      this.listener({ kind: 'due', subscriptions: names === '*' || names === undefined ? null : names.split(',') });
+      if (names !== '') this.listener({ kind: 'due', subscriptions: names === '*' ? null : names.split(',') });
+      for (const range of ranges === '' ? [] : ranges.split(',')) {
+        const match = /^(.+):(\d+)-(\d+)$/.exec(range);
+        if (match !== null) {
+          this.listener({ kind: 'published', bus: match[1]!, fromSeq: Number(match[2]), toSeq: Number(match[3]) });
+        }
+      }
     }
   }
 

@@ -87,6 +87,33 @@ describe.skipIf(unavailable !== null)('several instances on one PostgreSQL schem
     expect(seen).toEqual([7]);
   });
 
+  it('tells onPublish listeners (busbar tail) of every node about events published on the others', async () => {
+    const [a, b] = nodes as [Busbar, Busbar];
+    await a.putBus('orders');
+    await eventually(() => b.listBuses().length === 1);
+    const seen: Array<{ n: number; remote: boolean }> = [];
+    b.onPublish((e) => seen.push({ n: (JSON.parse(e.body) as { data: { i: number } }).data.i, remote: e.remote }));
+    await a.publish('orders', [event(1), event(2)]);
+    await b.publish('orders', event(3));
+    await a.publish(
+      'orders',
+      Array.from({ length: 1_500 }, (_, i) => event(100 + i)),
+    );
+    await eventually(() => seen.length === 1_503);
+    expect(seen.slice(0, 3)).toEqual(
+      expect.arrayContaining([
+        { n: 1, remote: true },
+        { n: 2, remote: true },
+        { n: 3, remote: false },
+      ]),
+    );
+    expect(seen.filter((e) => e.remote).map((e) => e.n)).toEqual([
+      1,
+      2,
+      ...Array.from({ length: 1_500 }, (_, i) => 100 + i),
+    ]);
+  });
+
   it('never hands one delivery to consumers on two nodes at once; each event is handled once', async () => {
     const [a, b] = nodes as [Busbar, Busbar];
     await a.putBus('orders');
