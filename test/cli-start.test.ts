@@ -105,6 +105,20 @@ describe('busbar start', () => {
     expect(bad.output().stderr.trim()).toBe('Expected --port to be a port number from 0 to 65535, got "abc" (string)');
   });
 
+  it('names an unreachable PostgreSQL (never its password) and exits 1; a bad schema name exits 2', async () => {
+    // Port 1 on loopback: nothing listens there.
+    const down = start(['--port', '0', '--storage', 'postgres://busbar:secret@127.0.0.1:1/busbar']);
+    expect(await down.exited).toBe(1);
+    expect(down.output().stderr.trim()).toBe(
+      'Storage failed: Cannot connect to PostgreSQL at 127.0.0.1:1/busbar: connect ECONNREFUSED 127.0.0.1:1',
+    );
+    const bad = start(['--port', '0', '--storage', 'postgres://busbar@127.0.0.1:1/busbar?schema=Bad-Name']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.output().stderr.trim()).toBe(
+      'Expected the schema name to be 1 to 63 lowercase letters, digits or "_" (not starting with a digit), got "Bad-Name"',
+    );
+  });
+
   it('applies a --config topology before listening, idempotently, with the API keys it declares', async () => {
     const config = join(dir, 'busbar.config.yaml');
     writeFileSync(

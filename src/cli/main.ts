@@ -90,6 +90,11 @@ try {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_INVALID;
   } else {
     report(err);
-    process.exitCode = err instanceof CliFailure ? err.exitCode : isBusError(err) ? EXIT_INVALID : EXIT_FAILURE;
+    process.exitCode =
+      err instanceof CliFailure
+        ? err.exitCode
+        : isBusError(err) && err.code !== 'STORAGE_UNAVAILABLE'
+          ? EXIT_INVALID
+          : EXIT_FAILURE;
   }
 }

@@ -3,8 +3,7 @@
  * catalog. Runs inside the driver's transaction, under the writers' lock.
  */
 import type { AppendOutcome, AppendRequest } from '../driver.js';
-import { code } from '../rows.js';
-import type { CountersRow } from '../rows.js';
+import { code, type CountersRow } from '../rows.js';
 import { DELIVERY_INSERT, deliveryRows, planDeliveries, rows, type DeliveryInsert, type Sql } from './sql.js';
 
 /** Checks bus and subscription names against the catalog, in one query per call. */
@@ -47,8 +46,9 @@ interface Acceptance {
 /**
  * Appends the requests (see `StorageDriver.append`) under the writers' lock, whose `counters` the
  * caller read. `wake.payload` makes the notification (sent on `wake.channel` at commit) from the
- * subscriptions that got deliveries and the `seq` range stored per bus. Four round trips at most: catalog, dedupe, partition
- * heads (only for events with a partition key), and one statement that writes everything.
+ * subscriptions that got deliveries and the `seq` range stored per bus. Four round trips at most:
+ * catalog, dedupe, partition heads (only for events with a partition key), and one statement that
+ * writes everything.
  */
 export async function append(
   sql: Sql,

@@ -110,9 +110,14 @@ export class PostgresDriver implements StorageDriver {
   #closed = false;
   readonly #listeners = new Set<Listening>();
 
+  /** Host, port and database, for error messages (never the password). */
+  readonly #where: string;
+
   /** Prefer {@link openPostgres}. `config.max` connections are shared half and half by the two pools. */
   constructor(config: pg.PoolConfig, schema: string) {
     this.schema = schema;
+    const url = new URL(config.connectionString ?? 'postgres://localhost');
+    this.#where = `${url.hostname}:${url.port || '5432'}${url.pathname}`;
     this.#config = config;
     this.#channel = `busbar_${schema}`;
     const total = config.max ?? 10;
@@ -152,7 +157,9 @@ export class PostgresDriver implements StorageDriver {
    * rather than returned to the pool.
    */
   async #withClient<T>(work: (client: pg.PoolClient) => Promise<T>, pool = this.#pool): Promise<T> {
-    const client = await pool.connect();
+    const client = await pool.connect().catch((error: unknown) => {
+      throw new Error(`Cannot connect to PostgreSQL at ${this.#where}: ${(error as Error).message}`, { cause: error });
+    });
     let broken: Error | undefined;
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);

@@ -1,6 +1,6 @@
 /**
- * What the PostgreSQL operation modules share: the connection they run on, the writers' lock, and
- * inserting deliveries with their partition heads.
+ * What the PostgreSQL operation modules share: the connection they run on, the writers' lock,
+ * inserting deliveries with their partition heads, and recording attempts.
  */
 import type { PoolClient, QueryResultRow } from 'pg';
 import type { AttemptRecord } from '../driver.js';
@@ -41,7 +41,7 @@ export interface DeliveryInsert {
   readonly redriveOf: number | null;
 }
 
-/** New deliveries as the seven arrays of {@link DELIVERY_ROWS}, and the next free id. */
+/** New deliveries as the seven arrays {@link deliveryRows} reads, and the next free id. */
 export interface PlannedDeliveries {
   readonly columns: unknown[][];
   readonly nextId: number;
