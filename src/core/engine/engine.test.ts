@@ -1,8 +1,7 @@
 /**
  * The engine's behaviour, on every driver (memory, SQLite, and PostgreSQL when reachable) with a manual
- * clock (no sleeping): publish, delivery
- * outcomes, retries and backoff, timeouts, leases, dead letters and redrive, archive, replay, lineage,
- * ordering, pause/resume and bad input.
+ * clock (no sleeping): publish, delivery outcomes, retries and backoff, timeouts, leases, dead letters
+ * and redrive, archive, replay, lineage, ordering, pause/resume and bad input.
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Busbar } from '../../busbar.js';
