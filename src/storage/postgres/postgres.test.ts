@@ -1,0 +1,134 @@
+/**
+ * What the PostgreSQL driver does beyond the shared conformance suite: migrations when several nodes
+ * start at once and on a newer schema, its URL options, and notifications (`watch`) surviving a lost
+ * connection.
+ */
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { StoreChange } from '../driver.js';
+import { BUS, makeBus, makeEvent, makeSubscription } from '../conformance/fixtures.js';
+import { openPostgres, type PostgresDriver } from './index.js';
+import { SCHEMA_VERSION, quoteIdent } from './schema.js';
+import { TEST_POSTGRES_URL, dropSchema, freshSchema, postgresUnavailable, testUrl } from './testing.js';
+
+const unavailable = await postgresUnavailable();
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function eventually(check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`condition not reached within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('openPostgres options', () => {
+  it('rejects a URL that is not postgres://, a bad schema name and a bad pool size, saying which', () => {
+    expect(() => openPostgres({ url: 'mysql://x' })).toThrow('Expected `url` to be a postgres:// URL, got "mysql://x"');
+    expect(() => openPostgres({ url: 'not a url' })).toThrow('Expected `url` to be a postgres:// URL');
+    expect(() => openPostgres({ url: 'postgres://h/db?schema=Orders' })).toThrow(
+      'Expected the schema name to be 1 to 63 lowercase letters, digits or "_" (not starting with a digit), got "Orders"',
+    );
+    expect(() => openPostgres({ url: 'postgres://h/db?pool=0' })).toThrow(
+      'Expected the pool size to be an integer from 1 to 1000, got "0"',
+    );
+  });
+
+  it('takes the schema from the URL, else busbar', () => {
+    expect(openPostgres({ url: 'postgres://h/db?schema=bus_1' }).schema).toBe('bus_1');
+    expect(openPostgres({ url: 'postgres://h/db' }).schema).toBe('busbar');
+  });
+});
+
+describe.skipIf(unavailable !== null)('the PostgreSQL driver', () => {
+  const schemas: string[] = [];
+  const drivers: PostgresDriver[] = [];
+  const open = (schema: string): PostgresDriver => {
+    const driver = openPostgres({ url: testUrl(schema), poolSize: 2 });
+    drivers.push(driver);
+    return driver;
+  };
+
+  afterEach(async () => {
+    await Promise.all(drivers.splice(0).map((d) => d.close()));
+    for (const schema of schemas.splice(0)) await dropSchema(schema);
+  });
+
+  it('migrates once when several nodes start at once, and again is a no-op', async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const nodes = Array.from({ length: 5 }, () => open(schema));
+    await Promise.all(nodes.map((d) => d.migrate()));
+    await nodes[0]!.migrate();
+    const version = await admin(
+      async (c) => (await c.query<{ version: number }>(`SELECT version FROM ${quoteIdent(schema)}.meta`)).rows,
+    );
+    expect(version).toEqual([{ version: SCHEMA_VERSION }]);
+    await nodes[1]!.putBus(makeBus());
+    expect((await nodes[4]!.listBuses()).map((b) => b.name)).toEqual([BUS]);
+  });
+
+  it('refuses a schema written by a newer Busbar, and work before migrate()', async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const fresh = open(schema);
+    await expect(fresh.listBuses()).rejects.toThrow(
+      `Expected the PostgreSQL schema "${schema}" at version ${SCHEMA_VERSION}, got version 0: call migrate() first`,
+    );
+    await fresh.migrate();
+    await admin((c) => c.query(`UPDATE ${quoteIdent(schema)}.meta SET version = 99`));
+    await expect(open(schema).migrate()).rejects.toThrow(
+      `Expected a Busbar PostgreSQL schema of version ${SCHEMA_VERSION} or older in schema "${schema}", got version 99: the database was written by a newer Busbar`,
+    );
+  });
+
+  it('tells watchers what other nodes did, not its own, and comes back after its connection is killed', async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const [a, b] = [open(schema), open(schema)];
+    await a.migrate();
+    const told: StoreChange[] = [];
+    const stop = await b.watch((change) => told.push(change));
+    const own: StoreChange[] = [];
+    const stopOwn = await a.watch((change) => own.push(change));
+
+    await a.putBus(makeBus());
+    await a.putSubscription(makeSubscription('s'));
+    await a.append([{ bus: BUS, events: [makeEvent('e-1', { subscriptions: ['s'] })], dedupeWindowMs: 0 }], 1);
+    await eventually(() => told.some((c) => c.kind === 'published'));
+    expect(told).toEqual([
+      { kind: 'catalog' },
+      { kind: 'catalog' },
+      { kind: 'due', subscriptions: ['s'] },
+      { kind: 'published', bus: BUS, fromSeq: 1, toSeq: 1 },
+    ]);
+    expect(own).toEqual([]);
+
+    // Kill every LISTEN connection of this schema's channel: the watcher reconnects and says resync.
+    told.length = 0;
+    await admin((c) =>
+      c.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'busbar' AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
+      ),
+    );
+    await eventually(() => told.some((c) => c.kind === 'resync'));
+    await a.append([{ bus: BUS, events: [makeEvent('e-2', { subscriptions: ['s'] })], dedupeWindowMs: 0 }], 2);
+    await eventually(() => told.some((c) => c.kind === 'published'));
+    expect(told.filter((c) => c.kind !== 'resync')).toEqual([
+      { kind: 'due', subscriptions: ['s'] },
+      { kind: 'published', bus: BUS, fromSeq: 2, toSeq: 2 },
+    ]);
+    await stop();
+    await stopOwn();
+  });
+});
