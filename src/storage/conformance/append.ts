@@ -67,6 +67,29 @@ export function appendTests(s: ConformanceSuite): void {
       ]);
     });
 
+    s.test('stores text exactly: backslashes, tabs, newlines, quotes and non-ASCII in every field', async (d) => {
+      await setup(d, ['a']);
+      const odd = 'tab\there\nline\r\\N \\ back\\slash "quoted" \u00e9\u{1F680} \\.';
+      const event = makeEvent(`id-${odd}`, {
+        source: `/src/${odd}`,
+        type: `type.${odd}`,
+        partitionKey: `key-${odd}`,
+        subscriptions: ['a'],
+        body: JSON.stringify({ raw: odd, nested: { also: odd } }) + `\t${odd}`,
+      });
+      await d.append([request([event])], T0);
+      const [stored] = await d.queryArchive(BUS, { limit: 10 });
+      expect(stored).toMatchObject({
+        id: event.id,
+        source: event.source,
+        type: event.type,
+        partitionKey: event.partitionKey,
+        body: event.body,
+        size: event.size,
+      });
+      expect((await d.eventsById(BUS, event.id)).map((e) => e.body)).toEqual([event.body]);
+    });
+
     s.test('creates one pending delivery due at now for each listed subscription only', async (d) => {
       await setup(d, ['a', 'b', 'c']);
       const [seq = 0] = await publish(d, [makeEvent('e-1', { subscriptions: ['c', 'a'] })], T0 + 7);
