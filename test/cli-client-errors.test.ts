@@ -4,46 +4,27 @@
  * Busbar, invalid input (exit 2, nothing sent), and `--help` and shell completion.
  * `npm test` builds first; after changing src/, run `npm run build` before `npx vitest`.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BIN, runBusbar, type Run } from './support/process.js';
 import { event, harness, type Harness } from './support/server.js';
 
-const BIN = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 // Each test starts the binary several times, about half a second each on a busy machine.
 vi.setConfig({ testTimeout: 60_000 });
 const ADMIN_KEY = 'admin-key-0123456789';
 const PUBLISH_KEY = 'publish-key-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'busbar-cli-errors-'));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let h: Harness;
 let url: string;
 
 function busbar(args: readonly string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, BUSBAR_URL: url, BUSBAR_API_KEY: ADMIN_KEY, ...options.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.stdin ?? '');
-  });
+  return runBusbar(args, { ...options, env: { BUSBAR_URL: url, BUSBAR_API_KEY: ADMIN_KEY, ...options.env } });
 }
 
 /** Listens on a free port of 127.0.0.1 and returns its URL. */

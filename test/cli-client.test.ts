@@ -10,20 +10,13 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BIN, runBusbar, type Run } from './support/process.js';
 import { event, harness, type Harness } from './support/server.js';
 
-const BIN = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 // Each test starts the binary several times, about half a second each on a busy machine.
 vi.setConfig({ testTimeout: 60_000 });
 const dir = mkdtempSync(join(tmpdir(), 'busbar-cli-client-'));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let h: Harness;
 let url: string;
@@ -33,19 +26,7 @@ const tails: Array<{ url: string; raw: ServerResponse }> = [];
 const batches: Array<{ bus: string; size: number }> = [];
 
 function busbar(args: readonly string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, BUSBAR_URL: url, BUSBAR_API_KEY: '', ...options.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.stdin ?? '');
-  });
+  return runBusbar(args, { ...options, env: { BUSBAR_URL: url, BUSBAR_API_KEY: '', ...options.env } });
 }
 
 /** Parses the stdout of a `--json` run that exited 0. */

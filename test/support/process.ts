@@ -1,12 +1,41 @@
 /**
- * Real `busbar start` processes for the crash and multi-node tests, and the HTTP load they put on them:
+ * The built `busbar` binary as tests run it: commands run to completion, real `busbar start` processes
+ * for the crash and multi-node tests, and the HTTP load they put on them:
  * producers that remember which events the server acknowledged, and pull consumers that remember
  * what they received.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+/** The built `busbar` binary (`npm test` builds it first). */
+export const BIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+/** How a `busbar` command ended. */
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `busbar <args>` to completion with `stdin` as its input and `env` over this process's. */
+export function runBusbar(
+  args: readonly string[],
+  options: { readonly stdin?: string; readonly env?: Record<string, string> } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
 
 export interface BusbarProcess {
   readonly child: ChildProcess;
