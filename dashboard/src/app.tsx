@@ -15,6 +15,7 @@ import { SubscriptionPage } from './pages/subscription.js';
 import { TailPage } from './pages/tail.js';
 import { href, useRoute, type Route } from './router.js';
 import { FlowContext, SessionContext, useSession, type FlowState, type Session } from './session.js';
+import { ErrorNote } from './components/error-note.js';
 
 const KEY_STORAGE = 'busbar.apiKey';
 
@@ -126,11 +127,7 @@ function KeyPrompt({ message, onSubmit }: { message: string | null; onSubmit: (k
         This server checks API keys. Enter one to continue; the dashboard keeps it for this tab only (session storage).
         Everything but publishing and consuming needs a key with the <code>admin</code> scope.
       </p>
-      {message === null ? null : (
-        <p class="error" role="alert">
-          {message}
-        </p>
-      )}
+      <ErrorNote message={message} />
       <label>
         API key
         <input

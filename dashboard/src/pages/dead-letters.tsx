@@ -9,6 +9,7 @@ import { AttemptTimeline } from '../components/attempts.js';
 import * as format from '../format.js';
 import { href } from '../router.js';
 import { useErrors, useFlow, useLoad, useSession } from '../session.js';
+import { ErrorNote } from '../components/error-note.js';
 
 const PAGE = 50;
 
@@ -222,16 +223,8 @@ function DeadLetterList({ subscription }: { subscription: string }) {
           {done}
         </p>
       )}
-      {action.error === null ? null : (
-        <p class="error" role="alert">
-          {action.error}
-        </p>
-      )}
-      {list.error === null ? null : (
-        <p class="error" role="alert">
-          {list.error}
-        </p>
-      )}
+      <ErrorNote message={action.error} />
+      <ErrorNote message={list.error} />
       {letters === undefined ? (
         <p class="muted">Loading…</p>
       ) : letters.length === 0 ? (

@@ -7,6 +7,7 @@ import { AttemptTimeline } from '../components/attempts.js';
 import * as format from '../format.js';
 import { href } from '../router.js';
 import { useLoad, useSession } from '../session.js';
+import { ErrorNote } from '../components/error-note.js';
 
 function Delivery({ delivery, publishedAt }: { delivery: DeliveryTrace; publishedAt: number }) {
   return (
@@ -65,11 +66,7 @@ export function EventPage({ bus, id }: { bus: string; id: string }) {
       <h1>
         Event <code>{id}</code>
       </h1>
-      {error === null ? null : (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorNote message={error} />
       {data === undefined ? (
         error === null ? (
           <p class="muted">Loading…</p>

@@ -7,6 +7,7 @@ import type { ArchiveQuery, CloudEvent } from '../../../src/client/index.js';
 import * as format from '../format.js';
 import { href } from '../router.js';
 import { useErrors, useLoad, useSession } from '../session.js';
+import { ErrorNote } from '../components/error-note.js';
 
 const PAGE = 50;
 
@@ -142,11 +143,7 @@ export function EventsPage({ bus: initialBus }: { bus: string | null }) {
     <section>
       <h1>Events</h1>
       <EventTabs current="archive" />
-      {busError === null ? null : (
-        <p class="error" role="alert">
-          {busError}
-        </p>
-      )}
+      <ErrorNote message={busError} />
       {buses !== undefined && buses.length === 0 ? <p class="empty">No buses yet.</p> : null}
       <form
         class="filters"
@@ -196,11 +193,7 @@ export function EventsPage({ bus: initialBus }: { bus: string | null }) {
           </button>
         </div>
       </form>
-      {errors.error === null ? null : (
-        <p class="error" role="alert">
-          {errors.error}
-        </p>
-      )}
+      <ErrorNote message={errors.error} />
       {results === null ? null : results.events.length === 0 ? (
         <p class="empty">No archived event matches.</p>
       ) : (

@@ -7,6 +7,7 @@ import type { Replay, ReplayInput } from '../../../src/client/index.js';
 import * as format from '../format.js';
 import { useErrors, useFlow, useLoad, useSession } from '../session.js';
 import { useBusChoice } from './events.js';
+import { ErrorNote } from '../components/error-note.js';
 
 function ReplayForm({ onStarted }: { onStarted: () => void }) {
   const { api } = useSession();
@@ -215,16 +216,8 @@ export function ReplaysPage() {
           list.reload();
         }}
       />
-      {action.error === null ? null : (
-        <p class="error" role="alert">
-          {action.error}
-        </p>
-      )}
-      {list.error === null ? null : (
-        <p class="error" role="alert">
-          {list.error}
-        </p>
-      )}
+      <ErrorNote message={action.error} />
+      <ErrorNote message={list.error} />
       {list.data === undefined ? (
         <p class="muted">Loading…</p>
       ) : list.data.length === 0 ? (

@@ -9,6 +9,7 @@ import { Chart } from '../components/chart.js';
 import * as format from '../format.js';
 import { href } from '../router.js';
 import { useErrors, useFlow, useLoad, useSession } from '../session.js';
+import { ErrorNote } from '../components/error-note.js';
 
 function targetText(target: Readonly<Record<string, unknown>>): string {
   if (target['type'] === 'webhook') return `webhook ${String(target['url'])}`;
@@ -66,16 +67,8 @@ export function SubscriptionPage({ name }: { name: string }) {
       <h1>
         {name} {status === undefined ? null : <span class={`badge status-${status}`}>{status}</span>}
       </h1>
-      {sub.error === null ? null : (
-        <p class="error" role="alert">
-          {sub.error}
-        </p>
-      )}
-      {action.error === null ? null : (
-        <p class="error" role="alert">
-          {action.error}
-        </p>
-      )}
+      <ErrorNote message={sub.error} />
+      <ErrorNote message={action.error} />
       {s === undefined ? (
         <p class="muted">Loading…</p>
       ) : (
@@ -127,11 +120,7 @@ export function SubscriptionPage({ name }: { name: string }) {
         </>
       )}
       <h2>Last hour</h2>
-      {history.error === null ? null : (
-        <p class="error" role="alert">
-          {history.error}
-        </p>
-      )}
+      <ErrorNote message={history.error} />
       {history.data === undefined ? (
         <p class="muted">Loading…</p>
       ) : (

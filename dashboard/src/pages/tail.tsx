@@ -4,6 +4,7 @@ import type { CloudEvent } from '../../../src/client/index.js';
 import * as format from '../format.js';
 import { useErrors, useSession } from '../session.js';
 import { EventTable, EventTabs, useBusChoice } from './events.js';
+import { ErrorNote } from '../components/error-note.js';
 
 /** Events kept on screen; older ones drop off the bottom. */
 const KEEP = 200;
@@ -60,11 +61,7 @@ export function TailPage() {
     <section>
       <h1>Events</h1>
       <EventTabs current="tail" />
-      {busError === null ? null : (
-        <p class="error" role="alert">
-          {busError}
-        </p>
-      )}
+      <ErrorNote message={busError} />
       <form class="filters" onSubmit={start}>
         <label>
           Bus
@@ -99,11 +96,7 @@ export function TailPage() {
           )}
         </div>
       </form>
-      {errors.error === null ? null : (
-        <p class="error" role="alert">
-          {errors.error}
-        </p>
-      )}
+      <ErrorNote message={errors.error} />
       {running === null ? null : (
         <p class="muted" aria-live="polite">
           <span class="dot live" aria-hidden="true" /> Tailing {running.bus}: {received.current} events so far
