@@ -12,75 +12,16 @@ import { parseSse } from '../../src/client/tail.js';
 /** `GET /v1/auth`: whether the server checks keys, and what this one may do. */
 export type AuthInfo = { readonly auth: false } | { readonly auth: true; readonly scopes: readonly string[] };
 
-/** A subscription's target as the flow snapshot reports it. */
-export type FlowTarget = { type: 'pull' } | { type: 'webhook'; url: string } | { type: 'handler' };
-
-/** One subscription in a flow snapshot. */
-export interface FlowSubscription {
-  readonly name: string;
-  readonly bus: string;
-  readonly paused: boolean;
-  readonly target: FlowTarget;
-  readonly deliveredPerSec: number;
-  readonly failedPerSec: number;
-  /** Failed attempts over all attempts, 0 to 1. */
-  readonly errorRate: number;
-  /** Publish to acknowledgement; null before the first delivery. */
-  readonly latencyMs: { readonly p50: number; readonly p99: number } | null;
-  readonly backlog: number;
-  readonly inFlight: number;
-  readonly dead: number;
-  /** 0 when nothing waits. */
-  readonly oldestPendingAgeMs: number;
-  readonly status: 'ok' | 'failing' | 'paused' | 'backlogged';
-}
-
-/** One bus in a flow snapshot, with the sources publishing to it. */
-export interface FlowBus {
-  readonly name: string;
-  readonly publishedPerSec: number;
-  readonly rejectedPerSec: number;
-  readonly sources: ReadonlyArray<{ readonly source: string; readonly perSec: number }>;
-}
-
-/** `GET /v1/flow`: the whole topology with its current rates. */
-export interface FlowSnapshot {
-  readonly at: number;
-  readonly buses: readonly FlowBus[];
-  readonly subscriptions: readonly FlowSubscription[];
-}
-
-/** One minute of a subscription's history. */
-export interface HistoryMinute {
-  readonly at: number;
-  readonly delivered: number;
-  readonly failed: number;
-  readonly p50Ms: number | null;
-  readonly p99Ms: number | null;
-}
-
-/** One failed attempt in a subscription's history. */
-export interface HistoryFailure {
-  readonly at: number;
-  /** Null when another server process leased the delivery. */
-  readonly eventId: string | null;
-  readonly attempt: number;
-  readonly outcome: 'error' | 'timeout' | 'non_retriable';
-  readonly error: string | null;
-  readonly httpStatus: number | null;
-  /** What came of the delivery: another attempt, or a dead letter. */
-  readonly completion: 'retry' | 'dead';
-}
-
-/** `GET /v1/subscriptions/{name}/history`: the last hour, minute by minute. */
-export interface SubscriptionHistory {
-  /** The last 60 minutes, oldest first. */
-  readonly minutes: readonly HistoryMinute[];
-  /** How many deliveries ended after 1, 2, … attempts. */
-  readonly attempts: Readonly<Record<string, number>>;
-  /** The last 50 failed attempts, newest first. */
-  readonly failures: readonly HistoryFailure[];
-}
+export type {
+  FailedAttempt as HistoryFailure,
+  FlowBus,
+  FlowSnapshot,
+  FlowSubscription,
+  FlowTarget,
+  HistoryMinute,
+  SubscriptionHistory,
+} from '../../src/server/flow-types.js';
+import type { FlowSnapshot, SubscriptionHistory } from '../../src/server/flow-types.js';
 
 /** The SDK client plus the dashboard's own routes, for one API key. */
 export interface Api {

@@ -13,7 +13,17 @@
 import type { Busbar } from '../busbar.js';
 import { BusError } from '../core/errors.js';
 import type { AttemptObservation } from '../core/engine/observer.js';
-import type { AttemptOutcome, SubscriptionStats } from '../storage/driver.js';
+import type { SubscriptionStats } from '../storage/driver.js';
+import type {
+  FailedAttempt,
+  FlowBus,
+  FlowSnapshot,
+  FlowStatus,
+  FlowSubscription,
+  FlowTarget,
+  HistoryMinute,
+  SubscriptionHistory,
+} from './flow-types.js';
 
 /** Rates are per second over this many seconds (the last 10 s, or since start when that is shorter). */
 export const RATE_SECONDS = 10;
@@ -34,87 +44,17 @@ export const MAX_FAILURES = 50;
 /** A subscription whose oldest waiting delivery is older than this is backlogged. */
 export const BACKLOGGED_MS = 60_000;
 
-/** One source of a bus and its rate. */
-export interface FlowSource {
-  readonly source: string;
-  readonly perSec: number;
-}
-
-/** A bus: events stored and rejected per second, and its busiest sources (top 20, then `"(other)"`). */
-export interface FlowBus {
-  readonly name: string;
-  readonly publishedPerSec: number;
-  readonly rejectedPerSec: number;
-  readonly sources: readonly FlowSource[];
-}
-
-/** Where a subscription's deliveries go, without secrets: a webhook's URL has no credentials or query. */
-export type FlowTarget =
-  { readonly type: 'pull' } | { readonly type: 'handler' } | { readonly type: 'webhook'; readonly url: string };
-
-/**
- * `failing`: at least 10 % of the attempts in the rate window failed (and at least 3 did), or deliveries
- * were dead-lettered in it; `paused`; `backlogged`: the oldest waiting delivery is older than a minute.
- */
-export type FlowStatus = 'ok' | 'failing' | 'paused' | 'backlogged';
-
-/** A subscription's flow, from its bus to its target. */
-export interface FlowSubscription {
-  readonly name: string;
-  readonly bus: string;
-  readonly paused: boolean;
-  readonly target: FlowTarget;
-  readonly deliveredPerSec: number;
-  /** Failed attempts per second (each retry that fails counts). */
-  readonly failedPerSec: number;
-  /** failed / (delivered + failed) in the rate window; 0 when there was neither. */
-  readonly errorRate: number;
-  /** End-to-end (publish to acknowledgement) over the last 60 s; null without a delivery in it. */
-  readonly latencyMs: { readonly p50: number; readonly p99: number } | null;
-  readonly backlog: number;
-  readonly inFlight: number;
-  readonly dead: number;
-  /** 0 when nothing waits. */
-  readonly oldestPendingAgeMs: number;
-  readonly status: FlowStatus;
-}
-
-/** The whole graph at `at` (ms): sources → buses → subscriptions → targets. */
-export interface FlowSnapshot {
-  readonly at: number;
-  readonly buses: readonly FlowBus[];
-  readonly subscriptions: readonly FlowSubscription[];
-}
-
-/** One minute of a subscription's history; `at` is the minute's start (ms). */
-export interface HistoryMinute {
-  readonly at: number;
-  readonly delivered: number;
-  readonly failed: number;
-  readonly p50Ms: number | null;
-  readonly p99Ms: number | null;
-}
-
-/** A failed attempt; `eventId` is null when another process leased the delivery. */
-export interface FailedAttempt {
-  readonly at: number;
-  readonly eventId: string | null;
-  readonly attempt: number;
-  readonly outcome: Exclude<AttemptOutcome, 'success' | 'lease_expired'>;
-  readonly error: string | null;
-  readonly httpStatus: number | null;
-  readonly completion: 'retry' | 'dead';
-}
-
-/** A subscription's last hour, as this server saw it. */
-export interface SubscriptionHistory {
-  /** The last 60 minutes, oldest first, the current one last; minutes without traffic are zeros. */
-  readonly minutes: readonly HistoryMinute[];
-  /** Deliveries ended (acknowledged or dead-lettered) by the number of attempts they took, since start. */
-  readonly attempts: Readonly<Record<string, number>>;
-  /** The last {@link MAX_FAILURES} failed attempts, newest first. */
-  readonly failures: readonly FailedAttempt[];
-}
+export type {
+  FailedAttempt,
+  FlowBus,
+  FlowSnapshot,
+  FlowSource,
+  FlowStatus,
+  FlowSubscription,
+  FlowTarget,
+  HistoryMinute,
+  SubscriptionHistory,
+} from './flow-types.js';
 
 export interface FlowOptions {
   /** The time in ms. @default the engine's clock */
