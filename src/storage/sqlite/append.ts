@@ -4,6 +4,7 @@
 import type Database from 'better-sqlite3';
 import type { AppendOutcome, AppendRequest, NewDelivery } from '../driver.js';
 import { code } from '../rows.js';
+import { subsText } from './cursors.js';
 import { insertDelivery, type SharedStatements } from './statements.js';
 
 type EventInsert = [
@@ -18,7 +19,16 @@ type EventInsert = [
   partitionKey: string | null,
   size: number,
   body: string,
+  subs: string | null,
+  deliveryBase: number | null,
 ];
+
+/** A subscription as an append sees it. */
+interface Target {
+  bus: string;
+  sid: number;
+  by_cursor: 0 | 1;
+}
 
 /** Prepares `append` and `enqueue` as transactions. */
 export function prepareAppend(db: Database.Database, shared: SharedStatements) {
@@ -58,8 +68,9 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
   }
 
   const insertEvent = db.prepare<EventInsert>(
-    `INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body,
+       subs, delivery_base)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const addTotals = db.prepare<[string, number, number]>(
     `INSERT INTO archive_totals (bus, events, bytes) VALUES (?, ?, ?)
@@ -69,12 +80,13 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     'SELECT bus, partition_key FROM events WHERE seq = ?',
   );
   const busExists = db.prepare<[string], number>('SELECT 1 FROM buses WHERE name = ?').pluck();
-  const busOf = db.prepare<[string], string>('SELECT bus FROM subscriptions WHERE name = ?').pluck();
+  const targetOf = db.prepare<[string], Target>('SELECT bus, sid, by_cursor FROM subscriptions WHERE name = ?');
+  const addUnclaimed = db.prepare<[number, string]>('UPDATE subscriptions SET unclaimed = unclaimed + ? WHERE name = ?');
 
   /** Checks names against the catalog, remembering answers for one transaction. */
   function catalogCheck() {
     const buses = new Set<string>();
-    const subscriptions = new Map<string, string | undefined>();
+    const subscriptions = new Map<string, Target | undefined>();
     return {
       bus(name: string): void {
         if (buses.has(name)) return;
@@ -82,14 +94,14 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
           throw new Error(`Expected an existing bus, got unknown bus ${code(name)}`);
         buses.add(name);
       },
-      subscription(name: string, bus: string): void {
+      subscription(name: string, bus: string): Target {
         let found = subscriptions.get(name);
-        if (found === undefined && !subscriptions.has(name)) subscriptions.set(name, (found = busOf.get(name)));
-        if (found === bus) return;
+        if (found === undefined && !subscriptions.has(name)) subscriptions.set(name, (found = targetOf.get(name)));
+        if (found?.bus === bus) return found;
         throw new Error(
           found === undefined
             ? `Expected an existing subscription, got unknown subscription ${code(name)}`
-            : `Expected subscription ${code(name)} to be on bus ${code(bus)}, got bus ${code(found)}`,
+            : `Expected subscription ${code(name)} to be on bus ${code(bus)}, got bus ${code(found.bus)}`,
         );
       },
     };
@@ -103,6 +115,8 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     const results: AppendOutcome[][] = [];
     const check = catalogCheck();
     const purged = anyPurged.get() !== undefined;
+    // Matched events per subscription read by cursor, added to its `unclaimed` once at the end.
+    const unclaimed = new Map<string, number>();
 
     for (const request of requests) {
       check.bus(request.bus);
@@ -111,12 +125,30 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       let bytes = 0;
       const cutoff = now - request.dedupeWindowMs;
       for (const event of request.events) {
-        for (const subscription of event.subscriptions) check.subscription(subscription, request.bus);
+        const targets = event.subscriptions.map((name) => check.subscription(name, request.bus));
         const duplicate = duplicateOf(request.bus, event.source, event.id, cutoff, counters.dedupe_floor, purged);
         if (duplicate !== null) {
           outcomes.push(duplicate);
           continue;
         }
+        // Cursor subscriptions take the first delivery ids, in `subs` order; the others get rows now.
+        const sids: number[] = [];
+        const direct: string[] = [];
+        const seen = targets.length > 1 ? new Set<string>() : null;
+        targets.forEach((target, i) => {
+          const name = event.subscriptions[i]!;
+          if (seen !== null) {
+            if (seen.has(name)) return;
+            seen.add(name);
+          }
+          if (target.by_cursor === 0) direct.push(name);
+          else {
+            sids.push(target.sid);
+            unclaimed.set(name, (unclaimed.get(name) ?? 0) + 1);
+          }
+        });
+        const deliveryBase = deliveryId;
+        deliveryId += sids.length;
         insertEvent.run(
           seq,
           request.bus,
@@ -129,9 +161,10 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
           event.partitionKey,
           event.size,
           event.body,
+          subsText(sids),
+          sids.length === 0 ? null : deliveryBase,
         );
-        const subscriptions = event.subscriptions.length > 1 ? new Set(event.subscriptions) : event.subscriptions;
-        for (const subscription of subscriptions) {
+        for (const subscription of direct) {
           insertDelivery(shared, deliveryId++, subscription, seq, now, event.partitionKey, null, null);
         }
         outcomes.push({ status: 'accepted', seq });
@@ -143,6 +176,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       results.push(outcomes);
     }
 
+    for (const [name, count] of unclaimed) addUnclaimed.run(count, name);
     // Only stored events carry the high-water mark; an all-duplicate call changes nothing.
     if (seq !== counters.next_seq) {
       shared.setCounters.run(seq, deliveryId, hwm, Math.max(counters.max_backstep, counters.published_hwm - now));

@@ -93,9 +93,11 @@ export function prepareArchive(db: Database.Database, shared: SharedStatements) 
     .pluck();
 
   // Purge candidates: oldest first from a cursor (in two parts, as above), never an event that still
-  // owes or keeps something.
+  // owes or keeps something: a live or dead delivery, or a matched subscription's row not made yet.
   const removable = `e.published_hwm < @hwmLimit AND e.published_at < @olderThan AND NOT EXISTS (
-    SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state IN ('pending', 'leased', 'dead'))`;
+    SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state IN ('pending', 'leased', 'dead'))
+    AND (e.subs IS NULL OR NOT EXISTS (SELECT 1 FROM subscriptions s
+      WHERE s.by_cursor = 1 AND s.cursor < e.seq AND instr(e.subs, ',' || s.sid || ',') > 0))`;
   const candidatesGroupRest = db.prepare<[CandidateParams], Candidate>(
     `SELECT e.seq, e.published_hwm, e.size FROM events e INDEXED BY events_by_time
      WHERE e.bus = @bus AND e.published_hwm = @hwm AND e.seq > @seq AND ${removable}

@@ -13,10 +13,11 @@ import {
   type ReplayRow,
   type SubscriptionRow,
 } from '../rows.js';
-import type { SharedStatements } from './statements.js';
+import type { Cursors } from './cursors.js';
+import { ACTIVE, type SharedStatements } from './statements.js';
 
 /** Prepares the catalog operations. */
-export function prepareCatalog(db: Database.Database, shared: SharedStatements) {
+export function prepareCatalog(db: Database.Database, shared: SharedStatements, cursors: Cursors) {
   const putBus = db.prepare<[BusRow]>(
     `INSERT INTO buses (name, retention_max_age_ms, retention_max_bytes, created_at, updated_at)
      VALUES (@name, @retention_max_age_ms, @retention_max_bytes, @created_at, @updated_at)
@@ -34,6 +35,28 @@ export function prepareCatalog(db: Database.Database, shared: SharedStatements) 
      ON CONFLICT (name) DO UPDATE SET bus = excluded.bus, pattern = excluded.pattern, target = excluded.target,
        delivery = excluded.delivery, paused = excluded.paused,
        created_at = excluded.created_at, updated_at = excluded.updated_at`,
+  );
+  // How a subscription gets its deliveries: unordered ones by cursor (see schema.ts).
+  const modeOf = db.prepare<[string], { by_cursor: 0 | 1 }>('SELECT by_cursor FROM subscriptions WHERE name = ?');
+  const nextSid = db.prepare<[], { sid: number; last: number }>(
+    'SELECT next_sid AS sid, next_seq - 1 AS last FROM counters WHERE id = 1',
+  );
+  const takeSid = db.prepare<[]>('UPDATE counters SET next_sid = next_sid + 1 WHERE id = 1');
+  const setMode = db.prepare<[{ name: string; sid: number | null; by_cursor: 0 | 1; cursor: number | null }]>(
+    `UPDATE subscriptions SET sid = coalesce(@sid, sid), by_cursor = @by_cursor, cursor = coalesce(@cursor, cursor),
+       unclaimed = 0 WHERE name = @name`,
+  );
+  // A subscription that becomes ordered: every active row of a key after the first waits for it.
+  const recomputeHeads = db.prepare<[string]>(
+    `UPDATE deliveries SET head = NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.subscription = deliveries.subscription
+       AND p.partition_key = deliveries.partition_key AND p.${ACTIVE} AND p.id < deliveries.id)
+     WHERE subscription = ? AND ${ACTIVE} AND partition_key IS NOT NULL`,
+  );
+  // After a bus's events are gone, the counts of matched events without rows are recounted.
+  const recountUnclaimed = db.prepare(
+    `UPDATE subscriptions SET unclaimed = (SELECT count(*) FROM events e WHERE e.seq > subscriptions.cursor
+       AND e.subs IS NOT NULL AND instr(e.subs, ',' || subscriptions.sid || ',') > 0)
+     WHERE by_cursor = 1 AND unclaimed > 0`,
   );
   const subscriptionColumns = 'name, bus, pattern, target, delivery, paused, created_at, updated_at';
   const getSubscription = db.prepare<[string], SubscriptionRow>(
@@ -85,6 +108,8 @@ export function prepareCatalog(db: Database.Database, shared: SharedStatements) 
     if (busExists.get(sub.bus) === undefined) {
       throw new Error(`Expected the bus of subscription ${code(sub.name)} to exist, got unknown bus ${code(sub.bus)}`);
     }
+    const before = modeOf.get(sub.name);
+    const byCursor = sub.delivery.ordered ? 0 : 1;
     putSubscription.run({
       name: sub.name,
       bus: sub.bus,
@@ -95,6 +120,20 @@ export function prepareCatalog(db: Database.Database, shared: SharedStatements) 
       created_at: sub.createdAt,
       updated_at: sub.updatedAt,
     });
+    if (before === undefined) {
+      // New: it owes nothing published before it (its cursor starts at the end).
+      const { sid, last } = nextSid.get()!;
+      takeSid.run();
+      setMode.run({ name: sub.name, sid, by_cursor: byCursor, cursor: last });
+    } else if (before.by_cursor === 1 && byCursor === 0) {
+      // Becoming ordered: every matched event gets its row now, and partition heads are set.
+      cursors.materialise(sub.name, Infinity);
+      setMode.run({ name: sub.name, sid: null, by_cursor: 0, cursor: null });
+      recomputeHeads.run(sub.name);
+    } else if (before.by_cursor === 0 && byCursor === 1) {
+      // Its rows so far exist; later events are read by cursor from here.
+      setMode.run({ name: sub.name, sid: null, by_cursor: 1, cursor: nextSid.get()!.last });
+    }
   });
 
   const removeSubscription = db.transaction((name: string): boolean => {
@@ -110,6 +149,7 @@ export function prepareCatalog(db: Database.Database, shared: SharedStatements) 
     // putSubscription may move a subscription to another bus; deliveries of this bus's events it still
     // holds go too, and one of them may have led its partition.
     shared.repairHeads.run();
+    recountUnclaimed.run();
     return deleteBus.run(name).changes > 0;
   });
 

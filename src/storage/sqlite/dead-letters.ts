@@ -13,6 +13,7 @@ import {
   type DeadLetterRow,
   type DeliveryRow,
 } from '../rows.js';
+import type { Cursors } from './cursors.js';
 import { insertDelivery, type SharedStatements } from './statements.js';
 
 interface DeadQuery {
@@ -27,7 +28,7 @@ const DEAD_FILTER = `d.subscription = @subscription AND d.state = 'dead'
   AND (@from IS NULL OR d.dead_at >= @from) AND (@to IS NULL OR d.dead_at <= @to)`;
 
 /** Prepares the dead-letter and lineage operations. */
-export function prepareDeadLetters(db: Database.Database, shared: SharedStatements) {
+export function prepareDeadLetters(db: Database.Database, shared: SharedStatements, cursors: Cursors) {
   const list = db.prepare<[DeadQuery], DeadLetterRow>(
     `SELECT ${DELIVERY_COLUMNS}, ${EVENT_COLUMNS}
      FROM deliveries d JOIN events e ON e.seq = d.event_seq
@@ -77,9 +78,12 @@ export function prepareDeadLetters(db: Database.Database, shared: SharedStatemen
   });
   const lineageTx = db.transaction((eventSeq: number): DeliveryTrace[] => {
     const rows = ofEvent.all(eventSeq);
-    if (rows.length === 0) return [];
+    const unclaimed = cursors.unclaimedOf(eventSeq);
+    if (rows.length === 0) return unclaimed;
     const attempts = groupAttempts(shared.attemptsOf.all(JSON.stringify(rows.map((row) => row.delivery_id))));
-    return rows.map((row) => toDeliveryTrace(row, attempts));
+    const traces = rows.map((row) => toDeliveryTrace(row, attempts));
+    if (unclaimed.length === 0) return traces;
+    return traces.concat(unclaimed).sort((a, b) => a.deliveryId - b.deliveryId);
   });
 
   const remove = db.transaction((subscription: string, ids: readonly number[] | 'all'): number => {

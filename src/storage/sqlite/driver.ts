@@ -29,6 +29,7 @@ import type {
 import { prepareAppend } from './append.js';
 import { prepareArchive } from './archive.js';
 import { prepareCatalog } from './catalog.js';
+import { prepareCursors } from './cursors.js';
 import { prepareDeadLetters } from './dead-letters.js';
 import { prepareLeases } from './leases.js';
 import {
@@ -58,13 +59,14 @@ export interface SqliteOptions {
 
 function prepareOperations(db: Database.Database) {
   const shared = prepareShared(db);
+  const cursors = prepareCursors(db);
   const append = prepareAppend(db, shared);
   return {
-    catalog: prepareCatalog(db, shared),
+    catalog: prepareCatalog(db, shared, cursors),
     append,
     replays: prepareReplays(db, append.enqueue),
-    leases: prepareLeases(db, shared),
-    dead: prepareDeadLetters(db, shared),
+    leases: prepareLeases(db, shared, cursors),
+    dead: prepareDeadLetters(db, shared, cursors),
     archive: prepareArchive(db, shared),
   };
 }

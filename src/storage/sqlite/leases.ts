@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
 import { EVENT_COLUMNS, rawToStoredEvent, type RawEvent } from '../rows.js';
 import { leaseExpiredAttempt } from '../lease-expired.js';
+import type { Cursors } from './cursors.js';
 import { ACTIVE, insertAttempt, type SharedStatements } from './statements.js';
 
 /** A claim candidate as a raw row: the delivery columns of {@link candidates}, then the event's. */
@@ -42,7 +43,7 @@ function candidates(keys: string): string {
 }
 
 /** Prepares the lease operations. */
-export function prepareLeases(db: Database.Database, shared: SharedStatements) {
+export function prepareLeases(db: Database.Database, shared: SharedStatements, cursors: Cursors) {
   // Unordered: merge the two ranges (each already sorted and limited) instead of sorting the backlog.
   const claimAny = db
     .prepare<[ClaimParams], CandidateRow>(
@@ -96,6 +97,9 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements) {
 
   const claim = db.transaction(
     (subscription: string, max: number, leaseMs: number, ordered: boolean, now: number): ClaimedDelivery[] => {
+      // Matched events after the cursor become rows first; they then compete with retries by due time.
+      // An ordered claim needs every partition's head, so all of them.
+      cursors.materialise(subscription, ordered ? Infinity : max);
       const rows = (ordered ? claimHeads : claimAny).all({ subscription, now, max });
       if (rows.length === 0) return [];
       for (const [deliveryId, state, attemptCount, leasedAtOrNull] of rows) {
@@ -147,17 +151,25 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements) {
   const nextDueAt = db.transaction((subscription: string, after: number): number | null => {
     const heads = firstDueAfter.get(subscription, 1, after) ?? null;
     const others = firstDueAfter.get(subscription, 0, after) ?? null;
-    return heads === null ? others : others === null ? heads : Math.min(heads, others);
+    const rows = heads === null ? others : others === null ? heads : Math.min(heads, others);
+    // Matched events without a row are due when they were published.
+    const byCursor = cursors.state(subscription);
+    const unclaimed = byCursor === undefined ? null : cursors.unclaimedDueAfter(byCursor, after);
+    return rows === null ? unclaimed : unclaimed === null ? rows : Math.min(rows, unclaimed);
   });
 
   // Counted from the partial indexes alone, in one snapshot.
   const stats = db.transaction((subscription: string): SubscriptionStats => {
     const live = liveStats.get(subscription)!;
+    const byCursor = cursors.state(subscription);
+    const oldestUnclaimed = byCursor === undefined ? null : cursors.oldestUnclaimed(byCursor);
+    const oldest = live.oldest_pending_at;
     return {
-      backlog: live.backlog,
+      backlog: live.backlog + (byCursor?.unclaimed ?? 0),
       inFlight: live.in_flight,
       dead: deadCount.get(subscription) ?? 0,
-      oldestPendingAt: live.oldest_pending_at,
+      oldestPendingAt:
+        oldest === null ? oldestUnclaimed : oldestUnclaimed === null ? oldest : Math.min(oldest, oldestUnclaimed),
     };
   });
 

@@ -29,6 +29,15 @@ import type Database from 'better-sqlite3';
  *   range to stay exact.
  * - `deliveries_due` carries `state` and `enqueued_at` so subscription statistics read only the index.
  * - `archive_totals` keeps each bus's archive size so a `maxBytes` purge does not sum the table.
+ *
+ * Cursor subscriptions (v4): a publish writes no delivery row for an unordered subscription. The
+ * event row lists the matched ones by their `sid` (`events.subs`, text `,3,7,12,`; a `sid` is never
+ * reused) and reserves their delivery ids: the subscription at position i of `subs` owns delivery
+ * `delivery_base + i`. A claim first turns the subscription's matched events after its `cursor` into
+ * pending rows (in `seq` order, under those ids) and then claims rows as before; `unclaimed` counts
+ * the matched events not turned into rows yet. So ingest costs one row per event however many
+ * subscriptions match, and a subscription's rows exist only once it is being consumed. Ordered
+ * subscriptions keep a row per event from the publish on: their claims need every partition's head.
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -161,6 +170,22 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE replays ADD COLUMN owner TEXT;
   ALTER TABLE replays ADD COLUMN lease_until INTEGER;
+  `,
+  // v4: unordered subscriptions read the events through a cursor (see "Cursor subscriptions" above).
+  `
+  ALTER TABLE counters ADD COLUMN next_sid INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE subscriptions ADD COLUMN sid INTEGER;
+  ALTER TABLE subscriptions ADD COLUMN by_cursor INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE subscriptions ADD COLUMN cursor INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE subscriptions ADD COLUMN unclaimed INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE events ADD COLUMN subs TEXT;
+  ALTER TABLE events ADD COLUMN delivery_base INTEGER;
+  -- Existing subscriptions keep the rows they have; from now on, the unordered ones read by cursor.
+  UPDATE subscriptions SET
+    sid = (SELECT count(*) FROM subscriptions s WHERE s.name <= subscriptions.name),
+    by_cursor = NOT coalesce(json_extract(delivery, '$.ordered'), 0),
+    cursor = (SELECT next_seq - 1 FROM counters);
+  UPDATE counters SET next_sid = (SELECT count(*) + 1 FROM subscriptions);
   `,
 ];
 
