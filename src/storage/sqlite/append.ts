@@ -81,7 +81,9 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
   );
   const busExists = db.prepare<[string], number>('SELECT 1 FROM buses WHERE name = ?').pluck();
   const targetOf = db.prepare<[string], Target>('SELECT bus, sid, by_cursor FROM subscriptions WHERE name = ?');
-  const addUnclaimed = db.prepare<[number, string]>('UPDATE subscriptions SET unclaimed = unclaimed + ? WHERE name = ?');
+  const addUnclaimed = db.prepare<[number, string]>(
+    'UPDATE subscriptions SET unclaimed = unclaimed + ? WHERE name = ?',
+  );
 
   /** Checks names against the catalog, remembering answers for one transaction. */
   function catalogCheck() {
