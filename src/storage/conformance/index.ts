@@ -11,6 +11,7 @@ import { busTests } from './buses.js';
 import { claimTests } from './claim.js';
 import { completeTests } from './complete.js';
 import { deadLetterTests } from './dead-letters.js';
+import { owedTests } from './owed.js';
 import { retentionTests } from './retention.js';
 import { scheduleTests } from './schedule.js';
 import type { ConformanceSuite, ConformanceTest } from './suite.js';
@@ -50,6 +51,7 @@ const AREAS: ReadonlyArray<(suite: ConformanceSuite) => void> = [
   deadLetterTests,
   archiveTests,
   retentionTests,
+  owedTests,
 ];
 
 /**

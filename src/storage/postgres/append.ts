@@ -6,27 +6,39 @@ import type { AppendOutcome, AppendRequest } from '../driver.js';
 import { code, type CountersRow } from '../rows.js';
 import { DELIVERY_INSERT, deliveryRows, planDeliveries, rows, type DeliveryInsert, type Sql } from './sql.js';
 
-/** Checks bus and subscription names against the catalog, in one query per call. */
+/** A subscription as an append sees it: its bus, and its sid when it is read by cursor. */
+export interface Target {
+  readonly bus: string;
+  readonly sid: number | null;
+}
+
+/**
+ * Checks bus and subscription names against the catalog, in one query per call; returns the
+ * subscriptions found.
+ */
 export async function checkCatalog(
   sql: Sql,
   buses: ReadonlySet<string>,
   pairs: ReadonlyArray<{ readonly subscription: string; readonly bus: string }>,
-): Promise<void> {
+): Promise<Map<string, Target>> {
   const names = [...new Set(pairs.map((p) => p.subscription))];
-  const found = await rows<{ kind: string; name: string; bus: string | null }>(
+  const found = await rows<{ kind: string; name: string; bus: string | null; sid: number | null }>(
     sql,
     'check_catalog',
-    `SELECT 'bus' AS kind, name, NULL AS bus FROM buses WHERE name = ANY($1::text[])
-     UNION ALL SELECT 'subscription', name, bus FROM subscriptions WHERE name = ANY($2::text[])`,
+    `SELECT 'bus' AS kind, name, NULL AS bus, NULL::bigint AS sid FROM buses WHERE name = ANY($1::text[])
+     UNION ALL SELECT 'subscription', name, bus, CASE WHEN by_cursor THEN sid END FROM subscriptions
+       WHERE name = ANY($2::text[])`,
     [[...buses], names],
   );
   const knownBuses = new Set(found.filter((r) => r.kind === 'bus').map((r) => r.name));
   for (const bus of buses) {
     if (!knownBuses.has(bus)) throw new Error(`Expected an existing bus, got unknown bus ${code(bus)}`);
   }
-  const busOf = new Map(found.filter((r) => r.kind === 'subscription').map((r) => [r.name, r.bus!]));
+  const targets = new Map<string, Target>(
+    found.filter((r) => r.kind === 'subscription').map((r) => [r.name, { bus: r.bus!, sid: r.sid }]),
+  );
   for (const { subscription, bus } of pairs) {
-    const found = busOf.get(subscription);
+    const found = targets.get(subscription)?.bus;
     if (found === bus) continue;
     throw new Error(
       found === undefined
@@ -34,6 +46,7 @@ export async function checkCatalog(
         : `Expected subscription ${code(subscription)} to be on bus ${code(bus)}, got bus ${code(found)}`,
     );
   }
+  return targets;
 }
 
 /** What dedupe knows of a bus + source + id: its newest archived event, and a purged acceptance. */
@@ -71,7 +84,7 @@ export async function append(
       keys[2]!.push(event.id);
     }
   }
-  await checkCatalog(sql, buses, pairs);
+  const targets = await checkCatalog(sql, buses, pairs);
 
   // Dedupe reads the archive (see ../sqlite/schema.ts): the newest event of the key is its latest
   // acceptance, and a purged one may have left its acceptance behind.
@@ -104,8 +117,12 @@ export async function append(
   let seq = counters.next_seq;
   const hwm = Math.max(counters.published_hwm, now);
   const outcomes: AppendOutcome[][] = [];
-  const events: unknown[][] = [[], [], [], [], [], [], [], [], []];
+  const events: unknown[][] = [[], [], [], [], [], [], [], [], [], [], []];
   const deliveries: DeliveryInsert[] = [];
+  // Matched events per subscription read by cursor (added to its `matched`), and their delivery ids,
+  // reserved first in each event: `delivery_base` + the position in `subs`.
+  const matched = new Map<string, number>();
+  let deliveryId = counters.next_delivery_id;
   const totals = new Map<string, { events: number; bytes: number }>();
   for (const request of requests) {
     const results: AppendOutcome[] = [];
@@ -122,6 +139,17 @@ export async function append(
         continue;
       }
       accepted.set(key, { seq, at: now, purgedAt: latest?.purgedAt ?? null });
+      const subscriptions = event.subscriptions.length > 1 ? new Set(event.subscriptions) : event.subscriptions;
+      const sids: number[] = [];
+      for (const subscription of subscriptions) {
+        const sid = targets.get(subscription)!.sid;
+        if (sid === null) {
+          deliveries.push({ subscription, seq, key: event.partitionKey, replayId: null, redriveOf: null });
+        } else {
+          sids.push(sid);
+          matched.set(subscription, (matched.get(subscription) ?? 0) + 1);
+        }
+      }
       const columns = [
         seq,
         request.bus,
@@ -132,12 +160,11 @@ export async function append(
         event.partitionKey,
         event.size,
         event.body,
+        sids.length === 0 ? null : `{${sids.join(',')}}`,
+        sids.length === 0 ? null : deliveryId,
       ];
+      deliveryId += sids.length;
       columns.forEach((value, i) => events[i]!.push(value));
-      const subscriptions = event.subscriptions.length > 1 ? new Set(event.subscriptions) : event.subscriptions;
-      for (const subscription of subscriptions) {
-        deliveries.push({ subscription, seq, key: event.partitionKey, replayId: null, redriveOf: null });
-      }
       const total = totals.get(request.bus) ?? { events: 0, bytes: 0 };
       total.events++;
       total.bytes += event.size;
@@ -150,9 +177,9 @@ export async function append(
   // Only stored events carry the high-water mark; an all-duplicate call changes nothing.
   if (seq === counters.next_seq) return outcomes;
 
-  const planned = await planDeliveries(sql, deliveries, counters.next_delivery_id);
+  const planned = await planDeliveries(sql, deliveries, deliveryId);
   const busNames = [...totals.keys()];
-  const woken = new Set(deliveries.map((d) => d.subscription));
+  const woken = new Set([...deliveries.map((d) => d.subscription), ...matched.keys()]);
   const stored = new Map<string, { from: number; to: number }>();
   for (let i = 0; i < events[0]!.length; i++) {
     const [seqOf, bus] = [events[0]![i] as number, events[1]![i] as string];
@@ -163,21 +190,27 @@ export async function append(
   await sql.query({
     name: 'append',
     text: `WITH stored AS (
-         INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body)
-         SELECT seq, bus, id, source, type, time, $10, $11, partition_key, size, body
+         INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body,
+           subs, delivery_base)
+         SELECT seq, bus, id, source, type, time, $12, $13, partition_key, size, body, subs::bigint[], delivery_base
          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-           $8::integer[], $9::text[]) AS e(seq, bus, id, source, type, time, partition_key, size, body)
+           $8::integer[], $9::text[], $10::text[], $11::bigint[])
+           AS e(seq, bus, id, source, type, time, partition_key, size, body, subs, delivery_base)
        ),
-       owed AS (${DELIVERY_INSERT} ${deliveryRows(12, 10)}),
+       owed AS (${DELIVERY_INSERT} ${deliveryRows(14, 12)}),
        totals AS (
-         INSERT INTO archive_totals (bus, events, bytes) SELECT * FROM unnest($19::text[], $20::bigint[], $21::bigint[])
+         INSERT INTO archive_totals (bus, events, bytes) SELECT * FROM unnest($21::text[], $22::bigint[], $23::bigint[])
          ON CONFLICT (bus) DO UPDATE SET events = archive_totals.events + excluded.events,
            bytes = archive_totals.bytes + excluded.bytes
        ),
+       counted AS (
+         UPDATE subscriptions s SET matched = s.matched + m.n
+         FROM unnest($29::text[], $30::bigint[]) AS m(name, n) WHERE s.name = m.name
+       ),
        moved AS (
-         UPDATE counters SET next_seq = $22, next_delivery_id = $23, published_hwm = $11, max_backstep = $24 WHERE id = 1
+         UPDATE counters SET next_seq = $24, next_delivery_id = $25, published_hwm = $13, max_backstep = $26 WHERE id = 1
        )
-     SELECT CASE WHEN $26::text <> '' THEN pg_notify($25, $26) END`,
+     SELECT CASE WHEN $28::text <> '' THEN pg_notify($27, $28) END`,
     values: [
       ...events,
       now,
@@ -191,6 +224,8 @@ export async function append(
       Math.max(counters.max_backstep, counters.published_hwm - now),
       wake.channel,
       wake.payload(woken, stored),
+      [...matched.keys()],
+      [...matched.values()],
     ],
   });
   return outcomes;

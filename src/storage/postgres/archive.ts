@@ -5,6 +5,7 @@
 import type { ArchiveQuery, StoredEvent } from '../driver.js';
 import { EVENT_COLUMNS, rawToStoredEvent, toStoredEvent, type EventRow } from '../rows.js';
 import type { CountersRow } from '../rows.js';
+import { OWES_UNCLAIMED } from './cursors.js';
 import { rows, type Sql } from './sql.js';
 
 /** Events removed per purge transaction: each batch holds the writers' lock for milliseconds. */
@@ -111,6 +112,7 @@ async function candidates(
      WHERE e.bus = $1 AND (e.published_hwm, e.seq) > ($2::bigint, $3::bigint) AND e.published_hwm < $4
        AND e.published_at < $5 AND NOT EXISTS (
          SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state IN ('pending', 'leased', 'dead'))
+       AND (e.subs IS NULL OR NOT ${OWES_UNCLAIMED})
      ORDER BY e.published_hwm, e.seq LIMIT $6`,
     [bus, cursor.published_hwm, cursor.seq, hwmLimit, olderThan, PURGE_BATCH],
   );

@@ -14,6 +14,7 @@ import {
   type SubscriptionRow,
 } from '../rows.js';
 import { checkCatalog } from './append.js';
+import { materialise } from './cursors.js';
 import { ACTIVE, insertDeliveries, rows, type Sql } from './sql.js';
 
 export async function putBus(sql: Sql, bus: BusRecord): Promise<void> {
@@ -51,6 +52,11 @@ export async function deleteBus(sql: Sql, name: string): Promise<boolean> {
      DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM gone)`,
     values: [name],
   });
+  await sql.query({
+    name: 'delete_bus_cursors',
+    text: 'DELETE FROM cursors WHERE subscription IN (SELECT name FROM subscriptions WHERE bus = $1)',
+    values: [name],
+  });
   for (const table of ['subscriptions', 'events', 'purged_acceptances', 'archive_totals', 'replays']) {
     await sql.query({ name: `delete_bus_${table}`, text: `DELETE FROM ${table} WHERE bus = $1`, values: [name] });
   }
@@ -63,13 +69,33 @@ export async function deleteBus(sql: Sql, name: string): Promise<boolean> {
            AND p.partition_key = deliveries.partition_key AND p.${ACTIVE} AND p.id < deliveries.id)`,
     values: [],
   });
+  // A subscription moved to another bus no longer owes the events gone with this one.
+  await sql.query({
+    name: 'recount_unclaimed',
+    text: `UPDATE cursors c SET claimed = s.matched - (SELECT count(*) FROM events e
+         WHERE e.seq > c.cursor AND e.subs @> ARRAY[s.sid])
+       FROM subscriptions s WHERE s.name = c.subscription AND s.by_cursor AND s.matched > c.claimed`,
+    values: [],
+  });
   const result = await sql.query({ name: 'delete_bus', text: 'DELETE FROM buses WHERE name = $1', values: [name] });
   return (result.rowCount ?? 0) > 0;
 }
 
 const SUBSCRIPTION_COLUMNS = 'name, bus, pattern, target, delivery, paused, created_at, updated_at';
 
-export async function putSubscription(sql: Sql, sub: SubscriptionRecord): Promise<void> {
+/**
+ * Creates or updates a subscription, under the writers' lock (whose `counters` the caller read): a new
+ * one is read by cursor from the end of the archive when it is unordered; one that becomes ordered
+ * gets the rows of everything it was owed first, one that becomes unordered is read by cursor from
+ * the end of the archive on (see ./cursors.ts).
+ */
+export async function putSubscription(sql: Sql, sub: SubscriptionRecord, counters: CountersRow): Promise<void> {
+  const [before] = await rows<{ by_cursor: boolean }>(
+    sql,
+    'subscription_mode',
+    'SELECT by_cursor FROM subscriptions WHERE name = $1',
+    [sub.name],
+  );
   const result = await sql.query({
     name: 'put_subscription',
     text: `INSERT INTO subscriptions (${SUBSCRIPTION_COLUMNS})
@@ -90,6 +116,36 @@ export async function putSubscription(sql: Sql, sub: SubscriptionRecord): Promis
   });
   if (result.rowCount === 0) {
     throw new Error(`Expected the bus of subscription ${code(sub.name)} to exist, got unknown bus ${code(sub.bus)}`);
+  }
+  const byCursor = !sub.delivery.ordered;
+  const last = counters.next_seq - 1;
+  if (before === undefined) {
+    await sql.query({
+      name: 'new_subscription_cursor',
+      text: `WITH sid AS (UPDATE counters SET next_sid = next_sid + 1 WHERE id = 1 RETURNING next_sid - 1 AS sid),
+         mode AS (UPDATE subscriptions SET sid = (SELECT sid FROM sid), by_cursor = $2, matched = 0 WHERE name = $1)
+       INSERT INTO cursors (subscription, cursor, claimed) VALUES ($1, $3, 0)
+       ON CONFLICT (subscription) DO UPDATE SET cursor = $3, claimed = 0`,
+      values: [sub.name, byCursor, last],
+    });
+  } else if (before.by_cursor && !byCursor) {
+    await materialise(sql, sub.name, null);
+    await sql.query({
+      name: 'subscription_ordered',
+      text: `WITH mode AS (UPDATE subscriptions SET by_cursor = false WHERE name = $1)
+       UPDATE deliveries SET head = CASE WHEN NOT EXISTS (SELECT 1 FROM deliveries p
+           WHERE p.subscription = deliveries.subscription AND p.partition_key = deliveries.partition_key
+             AND p.${ACTIVE} AND p.id < deliveries.id) THEN 1 ELSE 0 END
+       WHERE subscription = $1 AND ${ACTIVE} AND partition_key IS NOT NULL`,
+      values: [sub.name],
+    });
+  } else if (!before.by_cursor && byCursor) {
+    await sql.query({
+      name: 'subscription_unordered',
+      text: `WITH mode AS (UPDATE subscriptions SET by_cursor = true WHERE name = $1 RETURNING matched)
+       UPDATE cursors SET cursor = $2, claimed = (SELECT matched FROM mode) WHERE subscription = $1`,
+      values: [sub.name, last],
+    });
   }
 }
 
@@ -120,7 +176,8 @@ export async function deleteSubscription(sql: Sql, name: string): Promise<boolea
     'delete_subscription',
     `WITH gone AS (DELETE FROM deliveries WHERE subscription = $1 RETURNING id),
        gone_attempts AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM gone)),
-       sub AS (DELETE FROM subscriptions WHERE name = $1 RETURNING 1)
+       sub AS (DELETE FROM subscriptions WHERE name = $1 RETURNING 1),
+       gone_cursor AS (DELETE FROM cursors WHERE subscription = $1)
      SELECT count(*) AS deleted FROM sub`,
     [name],
   );

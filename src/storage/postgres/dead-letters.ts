@@ -14,6 +14,7 @@ import {
   type DeadLetterRow,
   type DeliveryRow,
 } from '../rows.js';
+import { unclaimedOf } from './cursors.js';
 import { insertDeliveries, rows, type Sql } from './sql.js';
 
 const DEAD_FILTER = `d.subscription = $1 AND d.state = 'dead'
@@ -136,10 +137,12 @@ export async function lineage(sql: Sql, eventSeq: number): Promise<DeliveryTrace
     `SELECT ${DELIVERY_COLUMNS} FROM deliveries d WHERE d.event_seq = $1 ORDER BY d.id`,
     [eventSeq],
   );
-  if (found.length === 0) return [];
+  const unclaimed = await unclaimedOf(sql, eventSeq);
+  if (found.length === 0) return unclaimed;
   const attempts = await attemptsOf(
     sql,
     found.map((row) => row.delivery_id),
   );
-  return found.map((row) => toDeliveryTrace(row, attempts));
+  const traces = found.map((row) => toDeliveryTrace(row, attempts));
+  return unclaimed.length === 0 ? traces : traces.concat(unclaimed).sort((a, b) => a.deliveryId - b.deliveryId);
 }

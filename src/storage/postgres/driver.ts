@@ -309,9 +309,10 @@ export class PostgresDriver implements StorageDriver {
     });
   }
 
+  /** Under the writers' lock: no publish is half-way while a subscription changes how it is read. */
   putSubscription(sub: SubscriptionRecord): Promise<void> {
-    return this.#transaction(async (sql) => {
-      await catalog.putSubscription(sql, sub);
+    return this.#locked(async (sql, counters) => {
+      await catalog.putSubscription(sql, sub, counters);
       await this.#notify(sql, 'catalog');
     });
   }
@@ -396,8 +397,11 @@ export class PostgresDriver implements StorageDriver {
   eventsById(bus: string, id: string): Promise<StoredEvent[]> {
     return this.#run((sql) => archive.eventsById(sql, bus, id));
   }
+  /** One snapshot for all its reads: a claim making a row meanwhile must not show it twice or not at all. */
   deliveriesOf(eventSeq: number): Promise<DeliveryTrace[]> {
-    return this.#transaction((sql) => dead.lineage(sql, eventSeq));
+    return this.#attempts(this.#pool, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', (sql) =>
+      dead.lineage(sql, eventSeq),
+    );
   }
   deliveredSeqs(subscription: string, seqs: readonly number[]): Promise<Set<number>> {
     return this.#run((sql) => archive.deliveredSeqs(sql, subscription, seqs));

@@ -6,6 +6,7 @@
 import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
 import { LEASE_EXPIRED_MESSAGE } from '../lease-expired.js';
 import { EVENT_COLUMNS, rawToStoredEvent } from '../rows.js';
+import { FIRST_UNCLAIMED, UNCLAIMED, materialise } from './cursors.js';
 import { ACTIVE, insertAttempts, lockCounters, rows, type Sql } from './sql.js';
 
 /** Due rows among heads (`head = 1`) or non-heads, oldest due first, locked; one index range each. */
@@ -49,6 +50,9 @@ export async function claim(
   now: number,
 ): Promise<ClaimedDelivery[]> {
   if (opts.max < 1) return [];
+  // Matched events after the cursor become rows first; they then compete with retries by due time.
+  // An ordered claim needs every partition's head, so all of them.
+  await materialise(sql, subscription, opts.ordered ? null : Math.floor(opts.max));
   const result = await sql.query<unknown[]>({
     name: 'claim',
     text: CLAIM,
@@ -167,7 +171,7 @@ export async function nextDueAt(sql: Sql, subscription: string, after: number): 
   const [row] = await rows<{ next: number | null }>(
     sql,
     'next_due_at',
-    `SELECT least(${first(1)}, ${first(0)}) AS next`,
+    `SELECT least(${first(1)}, ${first(0)}, ${FIRST_UNCLAIMED}) AS next`,
     [subscription, after],
   );
   return row?.next ?? null;
@@ -178,11 +182,12 @@ export async function stats(sql: Sql, subscription: string): Promise<Subscriptio
   const [row] = await rows<{ backlog: number; in_flight: number; oldest_pending_at: number | null; dead: number }>(
     sql,
     'subscription_stats',
-    `SELECT count(*) FILTER (WHERE state = 'pending') AS backlog, count(*) FILTER (WHERE state = 'leased') AS in_flight,
-       min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_at,
+    `SELECT count(*) FILTER (WHERE state = 'pending') + ${UNCLAIMED} AS backlog,
+       count(*) FILTER (WHERE state = 'leased') AS in_flight,
+       least(min(enqueued_at) FILTER (WHERE state = 'pending'), ${FIRST_UNCLAIMED}) AS oldest_pending_at,
        (SELECT count(*) FROM deliveries WHERE subscription = $1 AND state = 'dead') AS dead
      FROM deliveries WHERE subscription = $1 AND ${ACTIVE}`,
-    [subscription],
+    [subscription, Number.MIN_SAFE_INTEGER],
   );
   return {
     backlog: row!.backlog,

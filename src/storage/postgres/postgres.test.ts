@@ -6,9 +6,9 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StoreChange } from '../driver.js';
-import { BUS, makeBus, makeEvent, makeSubscription } from '../conformance/fixtures.js';
+import { BUS, DEFAULT_DELIVERY_POLICY, T0, makeBus, makeEvent, makeSubscription } from '../conformance/fixtures.js';
 import { openPostgres, type PostgresDriver } from './index.js';
-import { SCHEMA_VERSION, quoteIdent } from './schema.js';
+import { MIGRATIONS, SCHEMA_VERSION, quoteIdent } from './schema.js';
 import { TEST_POSTGRES_URL, dropSchema, freshSchema, postgresUnavailable, testUrl } from './testing.js';
 
 const unavailable = await postgresUnavailable();
@@ -130,5 +130,82 @@ describe.skipIf(unavailable !== null)('the PostgreSQL driver', () => {
     ]);
     await stop();
     await stopOwn();
+  });
+  it('writes delivery rows at publish for ordered subscriptions only; a claim makes the others', async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const d = open(schema);
+    await d.migrate();
+    await d.putBus(makeBus());
+    await d.putSubscription(makeSubscription('a'));
+    await d.putSubscription(makeSubscription('fifo', { delivery: { ...DEFAULT_DELIVERY_POLICY, ordered: true } }));
+    const events = ['e-1', 'e-2', 'e-3'].map((id) => makeEvent(id, { subscriptions: ['a', 'fifo'] }));
+    await d.append([{ bus: BUS, events, dedupeWindowMs: 0 }], T0);
+    const rowsOf = async () =>
+      admin(async (c) => {
+        const found = await c.query<{ subscription: string; n: string }>(
+          `SELECT subscription, count(*) AS n FROM ${quoteIdent(schema)}.deliveries GROUP BY 1 ORDER BY 1`,
+        );
+        return found.rows.map((r) => [r.subscription, Number(r.n)]);
+      });
+    expect(await rowsOf()).toEqual([['fifo', 3]]);
+    expect(await d.subscriptionStats('a')).toEqual({ backlog: 3, inFlight: 0, dead: 0, oldestPendingAt: T0 });
+    expect((await d.claim('a', { max: 2, leaseMs: 1000, ordered: false }, T0 + 1)).map((c) => c.event.id)).toEqual([
+      'e-1',
+      'e-2',
+    ]);
+    expect(await rowsOf()).toEqual([
+      ['a', 2],
+      ['fifo', 3],
+    ]);
+  });
+
+  it('upgrading a version-1 schema keeps its deliveries and reads later events by cursor', async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const policy = JSON.stringify(DEFAULT_DELIVERY_POLICY);
+    const fifo = JSON.stringify({ ...DEFAULT_DELIVERY_POLICY, ordered: true });
+    await admin(async (c) => {
+      await c.query(`CREATE SCHEMA ${quoteIdent(schema)}; SET search_path TO ${quoteIdent(schema)}`);
+      await c.query(MIGRATIONS[0]!);
+      await c.query(`CREATE TABLE meta (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL);
+        INSERT INTO meta VALUES (1, 1);
+        INSERT INTO buses VALUES ('${BUS}', NULL, NULL, ${T0}, ${T0});
+        INSERT INTO subscriptions VALUES ('a', '${BUS}', '{}', '{}', '${policy}', false, ${T0}, ${T0}),
+          ('fifo', '${BUS}', '{}', '{}', '${fifo}', false, ${T0}, ${T0});
+        INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, size, body)
+          VALUES (1, '${BUS}', 'e-1', '/shop', 'order.placed', '', ${T0}, ${T0}, 2, '{}');
+        INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
+          enqueued_at) VALUES (1, 'a', 1, 'pending', 1, 0, ${T0}, ${T0}, ${T0}),
+          (2, 'fifo', 1, 'pending', 1, 0, ${T0}, ${T0}, ${T0});
+        UPDATE counters SET next_seq = 2, next_delivery_id = 3;`);
+    });
+    const d = open(schema);
+    await d.migrate();
+    const modes = await admin(
+      async (c) =>
+        (
+          await c.query<{ name: string; sid: number; by_cursor: boolean; cursor: number }>(
+            `SELECT s.name, s.sid::int, s.by_cursor, c.cursor::int FROM ${quoteIdent(schema)}.subscriptions s
+             JOIN ${quoteIdent(schema)}.cursors c ON c.subscription = s.name ORDER BY 1`,
+          )
+        ).rows,
+    );
+    expect(modes).toEqual([
+      { name: 'a', sid: 1, by_cursor: true, cursor: 1 },
+      { name: 'fifo', sid: 2, by_cursor: false, cursor: 1 },
+    ]);
+    await d.append(
+      [{ bus: BUS, events: [makeEvent('e-2', { subscriptions: ['a', 'fifo'] })], dedupeWindowMs: 0 }],
+      T0 + 1,
+    );
+    const claimed = await d.claim('a', { max: 10, leaseMs: 1000, ordered: false }, T0 + 2);
+    expect(claimed.map((c) => [c.deliveryId, c.event.id])).toEqual([
+      [1, 'e-1'],
+      [3, 'e-2'],
+    ]);
+    expect((await d.claim('fifo', { max: 10, leaseMs: 1000, ordered: true }, T0 + 2)).map((c) => c.deliveryId)).toEqual(
+      [2, 4],
+    );
   });
 });

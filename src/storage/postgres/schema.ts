@@ -12,6 +12,10 @@
  * - Claims read due rows with `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take the same row.
  * - `attempts.n` orders attempts in recording order (SQLite uses its rowid).
  * - `meta.version` counts the migrations applied (SQLite's `user_version`).
+ * - Cursor subscriptions (v2, see ../sqlite/schema.ts): `events.subs` is an array of sids. A
+ *   subscription's cursor and the count of events turned into rows (`cursors.claimed`) live apart
+ *   from the count of matched events (`subscriptions.matched`), so that a publish (which raises
+ *   `matched` under the writers' lock) never waits for a claim (which holds the cursor row).
  */
 import type { PoolClient } from 'pg';
 
@@ -138,6 +142,24 @@ export const MIGRATIONS: readonly string[] = [
     updated_at bigint NOT NULL
   );
   CREATE INDEX replays_by_bus ON replays (bus, created_at);
+  `,
+  // v2: unordered subscriptions read the events by cursor (see ./cursors.ts).
+  `
+  ALTER TABLE counters ADD COLUMN next_sid bigint NOT NULL DEFAULT 1;
+  ALTER TABLE subscriptions ADD COLUMN sid bigint, ADD COLUMN by_cursor boolean NOT NULL DEFAULT false,
+    ADD COLUMN matched bigint NOT NULL DEFAULT 0;
+  ALTER TABLE events ADD COLUMN subs bigint[], ADD COLUMN delivery_base bigint;
+  CREATE TABLE cursors (
+    subscription text PRIMARY KEY,
+    cursor bigint NOT NULL,
+    claimed bigint NOT NULL
+  );
+  -- Existing subscriptions keep the rows they have; from now on, the unordered ones read by cursor.
+  UPDATE subscriptions s SET sid = n.sid,
+    by_cursor = NOT coalesce((s.delivery::jsonb ->> 'ordered')::boolean, false)
+  FROM (SELECT name, row_number() OVER (ORDER BY name) AS sid FROM subscriptions) n WHERE n.name = s.name;
+  INSERT INTO cursors SELECT name, (SELECT next_seq - 1 FROM counters), 0 FROM subscriptions;
+  UPDATE counters SET next_sid = (SELECT count(*) + 1 FROM subscriptions);
   `,
 ];
 

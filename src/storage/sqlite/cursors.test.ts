@@ -1,7 +1,7 @@
 /**
  * SQLite driver: cursor subscriptions (see "Cursor subscriptions" in schema.ts) — what the contract
- * cannot see: which rows exist when, the reserved delivery ids, switching between ordered and
- * unordered, moving a subscription, and upgrading a version-3 database.
+ * cannot see: which rows exist when, and upgrading a version-3 database. The conformance suite's
+ * "owed deliveries" area covers their behaviour.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +13,9 @@ import {
   DEFAULT_DELIVERY_POLICY,
   T0,
   claimAll,
-  claimOne,
-  makeBus,
   makeEvent,
   makeSubscription,
   publish,
-  settle,
   setup,
 } from '../conformance/fixtures.js';
 import { MIGRATIONS, SCHEMA_VERSION, openSqlite, type SqliteDriver } from './index.js';
@@ -64,89 +61,6 @@ describe('cursor subscriptions', () => {
     expect([rowsOf('a'), rowsOf('b')]).toEqual([2, 0]);
     expect(first?.enqueuedAt).toBe(T0);
     expect(await d.subscriptionStats('a')).toEqual({ backlog: 1, inFlight: 2, dead: 0, oldestPendingAt: T0 });
-  });
-
-  it("a delivery's id is the same before and after its row exists, and unique across subscriptions", async () => {
-    await setup(d, ['a', 'b']);
-    const [seq] = await publish(d, [makeEvent('e-1', { subscriptions: ['a', 'b'] })], T0);
-    const before = await d.deliveriesOf(seq!);
-    expect(before.map((t) => [t.subscription, t.state, t.attempts])).toEqual([
-      ['a', 'pending', []],
-      ['b', 'pending', []],
-    ]);
-    const claimed = await claimOne(d, 'b', T0 + 1);
-    const after = await d.deliveriesOf(seq!);
-    expect(after.map((t) => t.deliveryId)).toEqual(before.map((t) => t.deliveryId));
-    expect(claimed.deliveryId).toBe(before[1]!.deliveryId);
-    expect(after.map((t) => t.state)).toEqual(['pending', 'leased']);
-    // Ids reserved at publish are never handed out again.
-    const [next] = await publish(d, [makeEvent('e-2', { subscriptions: ['a'] })], T0 + 2);
-    expect((await d.deliveriesOf(next!))[0]!.deliveryId).toBeGreaterThan(before[1]!.deliveryId);
-  });
-
-  it('a new subscription owes nothing published before it', async () => {
-    await setup(d, ['a']);
-    await publish(d, [makeEvent('e-1', { subscriptions: ['a'] })], T0);
-    await d.putSubscription(makeSubscription('late'));
-    await publish(d, [makeEvent('e-2', { subscriptions: ['a', 'late'] })], T0 + 1);
-    expect((await claimAll(d, 'late', T0 + 2)).map((c) => c.event.id)).toEqual(['e-2']);
-  });
-
-  it('reads past long stretches of events it did not match', async () => {
-    await setup(d, ['a', 'rare']);
-    for (let i = 0; i < 10; i++) {
-      const events = Array.from({ length: 1000 }, (_, j) =>
-        makeEvent(`e-${i}-${j}`, { subscriptions: j === 999 && i % 3 === 0 ? ['a', 'rare'] : ['a'] }),
-      );
-      await publish(d, events, T0 + i);
-    }
-    expect((await d.subscriptionStats('rare')).backlog).toBe(4);
-    expect((await claimAll(d, 'rare', T0 + 10)).map((c) => c.event.id)).toEqual([
-      'e-0-999',
-      'e-3-999',
-      'e-6-999',
-      'e-9-999',
-    ]);
-    expect(await d.subscriptionStats('rare')).toMatchObject({ backlog: 0, inFlight: 4 });
-    expect(rowsOf('rare')).toBe(4);
-  });
-
-  it('becoming ordered makes every row with its partition heads; becoming unordered goes on by cursor', async () => {
-    await setup(d, ['a']);
-    const keyed = (id: string) => makeEvent(id, { partitionKey: 'k', subscriptions: ['a'] });
-    await publish(d, [keyed('e-1'), keyed('e-2'), keyed('e-3')], T0);
-    await d.putSubscription(makeSubscription('a', { delivery: ordered, updatedAt: T0 + 1 }));
-    expect(rowsOf('a')).toBe(3);
-    for (const expected of ['e-1', 'e-2', 'e-3']) {
-      const claimed = await claimAll(d, 'a', T0 + 2, { ordered: true });
-      expect(claimed.map((c) => c.event.id)).toEqual([expected]);
-      await settle(d, claimed[0]!, { kind: 'ack' }, T0 + 2);
-    }
-    await d.putSubscription(makeSubscription('a', { updatedAt: T0 + 3 }));
-    await publish(d, [keyed('e-4')], T0 + 4);
-    expect(rowsOf('a')).toBe(3);
-    expect((await claimAll(d, 'a', T0 + 5)).map((c) => c.event.id)).toEqual(['e-4']);
-  });
-
-  it('a subscription moved to another bus keeps what it owed on the first', async () => {
-    await setup(d, ['a']);
-    await d.putBus(makeBus('other'));
-    await publish(d, [makeEvent('e-1', { subscriptions: ['a'] })], T0);
-    await d.putSubscription(makeSubscription('a', { bus: 'other', updatedAt: T0 + 1 }));
-    await publish(d, [makeEvent('o-1', { subscriptions: ['a'] })], T0 + 2, { bus: 'other' });
-    expect((await claimAll(d, 'a', T0 + 3)).map((c) => c.event.id)).toEqual(['e-1', 'o-1']);
-  });
-
-  it('deleting the first bus of a moved subscription drops what it owed there from its backlog', async () => {
-    await setup(d, ['a']);
-    await d.putBus(makeBus('other'));
-    await publish(d, [makeEvent('e-1', { subscriptions: ['a'] })], T0);
-    await d.putSubscription(makeSubscription('a', { bus: 'other', updatedAt: T0 + 1 }));
-    await publish(d, [makeEvent('o-1', { subscriptions: ['a'] })], T0 + 2, { bus: 'other' });
-    expect((await d.subscriptionStats('a')).backlog).toBe(2);
-    await d.deleteBus(BUS);
-    expect((await d.subscriptionStats('a')).backlog).toBe(1);
-    expect((await claimAll(d, 'a', T0 + 3)).map((c) => c.event.id)).toEqual(['o-1']);
   });
 
   it('upgrading a version-3 database keeps its deliveries and reads later events by cursor', async () => {
