@@ -121,7 +121,7 @@ export async function append(
   const deliveries: DeliveryInsert[] = [];
   // Matched events per subscription read by cursor (added to its `matched`), and their delivery ids,
   // reserved first in each event: `delivery_base` + the position in `subs`.
-  const matched = new Map<string, number>();
+  const matched = new Map<string, { first: number; count: number }>();
   let deliveryId = counters.next_delivery_id;
   const totals = new Map<string, { events: number; bytes: number }>();
   for (const request of requests) {
@@ -147,7 +147,9 @@ export async function append(
           deliveries.push({ subscription, seq, key: event.partitionKey, replayId: null, redriveOf: null });
         } else {
           sids.push(sid);
-          matched.set(subscription, (matched.get(subscription) ?? 0) + 1);
+          const counted = matched.get(subscription);
+          if (counted === undefined) matched.set(subscription, { first: seq, count: 1 });
+          else counted.count++;
         }
       }
       const columns = [
@@ -207,6 +209,14 @@ export async function append(
          UPDATE subscriptions s SET matched = s.matched + m.n
          FROM unnest($29::text[], $30::bigint[]) AS m(name, n) WHERE s.name = m.name
        ),
+       -- A subscription with nothing unclaimed (as of before this statement) has every earlier match in
+       -- rows: its cursor jumps to just before this append's first match, so that no scan walks the
+       -- stretch it did not match.
+       caught_up AS (
+         UPDATE cursors c SET cursor = greatest(c.cursor, m.first - 1)
+         FROM unnest($29::text[], $31::bigint[]) AS m(name, first) JOIN subscriptions s ON s.name = m.name
+         WHERE c.subscription = m.name AND c.claimed = s.matched
+       ),
        moved AS (
          UPDATE counters SET next_seq = $24, next_delivery_id = $25, published_hwm = $13, max_backstep = $26 WHERE id = 1
        )
@@ -225,7 +235,8 @@ export async function append(
       wake.channel,
       wake.payload(woken, stored),
       [...matched.keys()],
-      [...matched.values()],
+      [...matched.values()].map((m) => m.count),
+      [...matched.values()].map((m) => m.first),
     ],
   });
   return outcomes;

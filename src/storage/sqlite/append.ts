@@ -81,8 +81,11 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
   );
   const busExists = db.prepare<[string], number>('SELECT 1 FROM buses WHERE name = ?').pluck();
   const targetOf = db.prepare<[string], Target>('SELECT bus, sid, by_cursor FROM subscriptions WHERE name = ?');
-  const addUnclaimed = db.prepare<[number, string]>(
-    'UPDATE subscriptions SET unclaimed = unclaimed + ? WHERE name = ?',
+  const addUnclaimed = db.prepare<[number, number, string]>(
+    // A subscription with nothing unclaimed has every earlier match in rows: its cursor jumps to just
+    // before this append's first match, so that no scan walks the stretch it did not match.
+    `UPDATE subscriptions SET cursor = CASE WHEN unclaimed = 0 THEN max(cursor, ?) ELSE cursor END,
+       unclaimed = unclaimed + ? WHERE name = ?`,
   );
 
   /** Checks names against the catalog, remembering answers for one transaction. */
@@ -117,8 +120,9 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     const results: AppendOutcome[][] = [];
     const check = catalogCheck();
     const purged = anyPurged.get() !== undefined;
-    // Matched events per subscription read by cursor, added to its `unclaimed` once at the end.
-    const unclaimed = new Map<string, number>();
+    // Matched events per subscription read by cursor (the seq of the first, and how many), added to
+    // its `unclaimed` once at the end.
+    const unclaimed = new Map<string, { first: number; count: number }>();
 
     for (const request of requests) {
       check.bus(request.bus);
@@ -146,7 +150,9 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
           if (target.by_cursor === 0) direct.push(name);
           else {
             sids.push(target.sid);
-            unclaimed.set(name, (unclaimed.get(name) ?? 0) + 1);
+            const matched = unclaimed.get(name);
+            if (matched === undefined) unclaimed.set(name, { first: seq, count: 1 });
+            else matched.count++;
           }
         });
         const deliveryBase = deliveryId;
@@ -178,7 +184,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       results.push(outcomes);
     }
 
-    for (const [name, count] of unclaimed) addUnclaimed.run(count, name);
+    for (const [name, { first, count }] of unclaimed) addUnclaimed.run(first - 1, count, name);
     // Only stored events carry the high-water mark; an all-duplicate call changes nothing.
     if (seq !== counters.next_seq) {
       shared.setCounters.run(seq, deliveryId, hwm, Math.max(counters.max_backstep, counters.published_hwm - now));

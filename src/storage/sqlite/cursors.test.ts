@@ -63,6 +63,25 @@ describe('cursor subscriptions', () => {
     expect(await d.subscriptionStats('a')).toEqual({ backlog: 1, inFlight: 2, dead: 0, oldestPendingAt: T0 });
   });
 
+  it("a caught-up subscription's cursor jumps to just before its next match", async () => {
+    await setup(d, ['a', 'rare']);
+    const cursorOf = () => raw.prepare("SELECT cursor FROM subscriptions WHERE name = 'rare'").pluck().get();
+    const many = Array.from({ length: 1000 }, (_, i) => makeEvent(`e-${i}`, { subscriptions: ['a'] }));
+    await publish(d, many, T0);
+    expect(cursorOf()).toBe(0);
+    const [first] = await publish(d, [makeEvent('r-1', { subscriptions: ['a', 'rare'] })], T0 + 1);
+    expect(cursorOf()).toBe(first! - 1);
+    // With something unclaimed it stays where the next claim must start.
+    await publish(
+      d,
+      many.map((e, i) => ({ ...e, id: `f-${i}` })),
+      T0 + 2,
+    );
+    await publish(d, [makeEvent('r-2', { subscriptions: ['rare'] })], T0 + 3);
+    expect(cursorOf()).toBe(first! - 1);
+    expect((await claimAll(d, 'rare', T0 + 4)).map((c) => c.event.id)).toEqual(['r-1', 'r-2']);
+  });
+
   it('upgrading a version-3 database keeps its deliveries and reads later events by cursor', async () => {
     await d.close();
     raw.close();
