@@ -134,13 +134,11 @@ export function prepareCursors(db: Database.Database) {
     materialise,
     /** The cursor state of a subscription read by cursor, else undefined. */
     state: (subscription: string): CursorState | undefined => state.get(subscription),
-    /** `publishedAt` of the oldest matched event not turned into a row yet, or null. */
-    oldestUnclaimed(found: CursorState): number | null {
-      if (found.unclaimed === 0) return null;
-      return firstUnclaimed.get({ cursor: found.cursor, tag: tagOf(found.sid), after: MIN }) ?? null;
-    },
-    /** `publishedAt` of the first matched event without a row published after `after`, or null. */
-    unclaimedDueAfter(found: CursorState, after: number): number | null {
+    /**
+     * `publishedAt` of the first matched event without a row published after `after` (by default
+     * the oldest), or null.
+     */
+    firstUnclaimed(found: CursorState, after = MIN): number | null {
       if (found.unclaimed === 0) return null;
       return firstUnclaimed.get({ cursor: found.cursor, tag: tagOf(found.sid), after }) ?? null;
     },

@@ -42,6 +42,13 @@ function candidates(keys: string): string {
     ORDER BY k.due_at, k.id`;
 }
 
+/** The earliest of some times, or null when there is none. */
+function earliest(...times: ReadonlyArray<number | null>): number | null {
+  let min: number | null = null;
+  for (const t of times) if (t !== null && (min === null || t < min)) min = t;
+  return min;
+}
+
 /** Prepares the lease operations. */
 export function prepareLeases(db: Database.Database, shared: SharedStatements, cursors: Cursors) {
   // Unordered: merge the two ranges (each already sorted and limited) instead of sorting the backlog.
@@ -151,25 +158,23 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements, c
   const nextDueAt = db.transaction((subscription: string, after: number): number | null => {
     const heads = firstDueAfter.get(subscription, 1, after) ?? null;
     const others = firstDueAfter.get(subscription, 0, after) ?? null;
-    const rows = heads === null ? others : others === null ? heads : Math.min(heads, others);
     // Matched events without a row are due when they were published.
     const byCursor = cursors.state(subscription);
-    const unclaimed = byCursor === undefined ? null : cursors.unclaimedDueAfter(byCursor, after);
-    return rows === null ? unclaimed : unclaimed === null ? rows : Math.min(rows, unclaimed);
+    return earliest(heads, others, byCursor === undefined ? null : cursors.firstUnclaimed(byCursor, after));
   });
 
-  // Counted from the partial indexes alone, in one snapshot.
+  // Counted from the partial indexes and the cursor's count, in one snapshot.
   const stats = db.transaction((subscription: string): SubscriptionStats => {
     const live = liveStats.get(subscription)!;
     const byCursor = cursors.state(subscription);
-    const oldestUnclaimed = byCursor === undefined ? null : cursors.oldestUnclaimed(byCursor);
-    const oldest = live.oldest_pending_at;
     return {
       backlog: live.backlog + (byCursor?.unclaimed ?? 0),
       inFlight: live.in_flight,
       dead: deadCount.get(subscription) ?? 0,
-      oldestPendingAt:
-        oldest === null ? oldestUnclaimed : oldestUnclaimed === null ? oldest : Math.min(oldest, oldestUnclaimed),
+      oldestPendingAt: earliest(
+        live.oldest_pending_at,
+        byCursor === undefined ? null : cursors.firstUnclaimed(byCursor),
+      ),
     };
   });
 
