@@ -205,17 +205,14 @@ export async function append(
          ON CONFLICT (bus) DO UPDATE SET events = archive_totals.events + excluded.events,
            bytes = archive_totals.bytes + excluded.bytes
        ),
-       counted AS (
-         UPDATE subscriptions s SET matched = s.matched + m.n
-         FROM unnest($29::text[], $30::bigint[]) AS m(name, n) WHERE s.name = m.name
-       ),
        -- A subscription with nothing unclaimed (as of before this statement) has every earlier match in
-       -- rows: its cursor jumps to just before this append's first match, so that no scan walks the
-       -- stretch it did not match.
-       caught_up AS (
-         UPDATE cursors c SET cursor = greatest(c.cursor, m.first - 1)
-         FROM unnest($29::text[], $31::bigint[]) AS m(name, first) JOIN subscriptions s ON s.name = m.name
-         WHERE c.subscription = m.name AND c.claimed = s.matched
+       -- rows: its scans may start just before this append's first match, so that none walks the stretch
+       -- it did not match. (Noted here, not on its cursor row, which a claim may hold.)
+       counted AS (
+         UPDATE subscriptions s SET matched = s.matched + m.n,
+           scan_from = CASE WHEN s.matched = (SELECT c.claimed FROM cursors c WHERE c.subscription = s.name)
+             THEN greatest(s.scan_from, m.first - 1) ELSE s.scan_from END
+         FROM unnest($29::text[], $30::bigint[], $31::bigint[]) AS m(name, n, first) WHERE s.name = m.name
        ),
        moved AS (
          UPDATE counters SET next_seq = $24, next_delivery_id = $25, published_hwm = $13, max_backstep = $26 WHERE id = 1

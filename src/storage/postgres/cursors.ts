@@ -13,7 +13,7 @@ import { ACTIVE, rows, type Sql } from './sql.js';
  */
 export const FIRST_UNCLAIMED = `(SELECT e.published_at FROM cursors c JOIN subscriptions s ON s.name = c.subscription
     CROSS JOIN LATERAL (SELECT e.published_at FROM events e
-      WHERE e.seq > c.cursor AND e.subs @> ARRAY[s.sid] AND e.published_at > $2
+      WHERE e.seq > greatest(c.cursor, s.scan_from) AND e.subs @> ARRAY[s.sid] AND e.published_at > $2
       ORDER BY e.seq LIMIT 1) e
     WHERE c.subscription = $1 AND s.by_cursor AND s.matched > c.claimed)`;
 
@@ -27,15 +27,17 @@ export const UNCLAIMED = `(SELECT coalesce(max(s.matched - c.claimed), 0) FROM c
  * rows due when their event was published, and move the cursor. Nothing happens, and no lock is
  * waited for, unless the subscription is read by cursor and has unclaimed events.
  *
- * The scan sees the events committed when the statement started, and events commit in `seq` order
+ * The scan starts after the cursor, or after `scan_from` when a publish noted that the subscription
+ * had nothing unclaimed before its match there. It sees the events committed when the statement started, and events commit in `seq` order
  * (the writers' lock), so when it finds fewer than `$2` the cursor moves to the largest `seq` it can
- * see: nothing before that can still arrive. A partition head is decided as in `planDeliveries`,
+ * see (the counters row it reads is written in the same commit as the events): nothing before that can
+ * still arrive. A partition head is decided as in `planDeliveries`,
  * except that a row made now may precede active rows made since its event was published (replays,
  * redrives): it heads its key unless an active row with a smaller id exists, and the head it
  * precedes steps back.
  */
 const MATERIALISE = `WITH c AS (
-    SELECT c.cursor, s.sid FROM cursors c JOIN subscriptions s ON s.name = c.subscription
+    SELECT greatest(c.cursor, s.scan_from) AS cursor, s.sid FROM cursors c JOIN subscriptions s ON s.name = c.subscription
     WHERE c.subscription = $1 AND s.by_cursor AND s.matched > c.claimed
     FOR UPDATE OF c
   ),
@@ -63,7 +65,7 @@ const MATERIALISE = `WITH c AS (
   )
   UPDATE cursors SET claimed = claimed + (SELECT count(*) FROM m),
     cursor = CASE WHEN $2::bigint IS NOT NULL AND (SELECT count(*) FROM m) >= $2::bigint
-      THEN (SELECT max(seq) FROM m) ELSE greatest(cursor, (SELECT coalesce(max(seq), 0) FROM events)) END
+      THEN (SELECT max(seq) FROM m) ELSE greatest((SELECT cursor FROM c), (SELECT next_seq - 1 FROM counters WHERE id = 1)) END
   WHERE subscription = $1 AND EXISTS (SELECT 1 FROM c)`;
 
 /** Turns up to `max` (null: all) matched events after the cursor of `subscription` into rows. */

@@ -160,6 +160,38 @@ describe.skipIf(unavailable !== null)('the PostgreSQL driver', () => {
     ]);
   });
 
+  it("notes where a caught-up subscription's next match is, so scans start there", async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const d = open(schema);
+    await d.migrate();
+    await d.putBus(makeBus());
+    await d.putSubscription(makeSubscription('a'));
+    await d.putSubscription(makeSubscription('rare'));
+    const scanFrom = () =>
+      admin(
+        async (c) =>
+          (
+            await c.query<{ scan_from: number }>(
+              `SELECT scan_from::int FROM ${quoteIdent(schema)}.subscriptions WHERE name = 'rare'`,
+            )
+          ).rows[0]!.scan_from,
+      );
+    const many = Array.from({ length: 1000 }, (_, i) => makeEvent(`e-${i}`, { subscriptions: ['a'] }));
+    await d.append([{ bus: BUS, events: many, dedupeWindowMs: 0 }], T0);
+    const [outcomes] = await d.append(
+      [{ bus: BUS, events: [makeEvent('r-1', { subscriptions: ['a', 'rare'] })], dedupeWindowMs: 0 }],
+      T0 + 1,
+    );
+    const first = outcomes![0]!.seq!;
+    expect(await scanFrom()).toBe(first - 1);
+    // With something unclaimed it stays: the next claim starts there.
+    await d.append([{ bus: BUS, events: [makeEvent('r-2', { subscriptions: ['rare'] })], dedupeWindowMs: 0 }], T0 + 2);
+    expect(await scanFrom()).toBe(first - 1);
+    const claimed = await d.claim('rare', { max: 10, leaseMs: 1000, ordered: false }, T0 + 3);
+    expect(claimed.map((c) => c.event.id)).toEqual(['r-1', 'r-2']);
+  });
+
   it('upgrading a version-1 schema keeps its deliveries and reads later events by cursor', async () => {
     const schema = freshSchema();
     schemas.push(schema);

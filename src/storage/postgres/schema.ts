@@ -15,7 +15,10 @@
  * - Cursor subscriptions (v2, see ../sqlite/schema.ts): `events.subs` is an array of sids. A
  *   subscription's cursor and the count of events turned into rows (`cursors.claimed`) live apart
  *   from the count of matched events (`subscriptions.matched`), so that a publish (which raises
- *   `matched` under the writers' lock) never waits for a claim (which holds the cursor row).
+ *   `matched` under the writers' lock) never waits for a claim (which holds the cursor row), nor a
+ *   claim for a publish's commit. For the same reason a caught-up subscription's next match is noted
+ *   on `subscriptions.scan_from` (scans start there when it is past the cursor) rather than moving
+ *   the cursor.
  */
 import type { PoolClient } from 'pg';
 
@@ -147,7 +150,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE counters ADD COLUMN next_sid bigint NOT NULL DEFAULT 1;
   ALTER TABLE subscriptions ADD COLUMN sid bigint, ADD COLUMN by_cursor boolean NOT NULL DEFAULT false,
-    ADD COLUMN matched bigint NOT NULL DEFAULT 0;
+    ADD COLUMN matched bigint NOT NULL DEFAULT 0, ADD COLUMN scan_from bigint NOT NULL DEFAULT 0;
   ALTER TABLE events ADD COLUMN subs bigint[], ADD COLUMN delivery_base bigint;
   CREATE TABLE cursors (
     subscription text PRIMARY KEY,
