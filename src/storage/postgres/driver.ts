@@ -99,8 +99,9 @@ export class PostgresDriver implements StorageDriver {
   readonly #pool: pg.Pool;
   /**
    * Connections with `synchronous_commit = off`, for the delivery path (claims, lease extensions,
-   * completions, and what a dispatcher reads to schedule itself): a database crash may undo their last fraction of a second, which hands those
-   * deliveries out again — a duplicate, never a loss — and commits never wait for the disk.
+   * completions, and what a dispatcher reads to schedule itself): a database crash may undo their
+   * last fraction of a second, which hands those deliveries out again — a duplicate, never a loss —
+   * and commits never wait for the disk.
    */
   readonly #leasePool: pg.Pool;
   readonly #channel: string;
