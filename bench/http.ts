@@ -16,6 +16,10 @@
  *   collector in this process) against without (metrics are always on in the server), alternating;
  * - e2e-pull-1000 / e2e-webhook-1000: publish at 1,000 events/s; latency to a pull consumer (long-poll,
  *   ack) and to a webhook receiver in this process, p50/p99.
+ *
+ * `--warmup S` (default 3): every server is a fresh process, so each measurement first runs the same
+ * load for S seconds (not counted) while V8 compiles the hot paths; until the third session it was
+ * 0.3 s for publishes and 1 s for latencies, which measured a mostly unoptimised server.
  */
 import { spawn } from 'node:child_process';
 import { Agent, createServer, request } from 'node:http';
@@ -38,6 +42,8 @@ interface Server {
 interface Setup {
   postgres: string | undefined;
   nodes: number;
+  /** Seconds of load before each measurement. */
+  warmup: number;
 }
 
 /** Starts `busbar start` on `storage` in a child process; resolves with its URL and a stop function. */
@@ -194,7 +200,8 @@ async function paced(server: Server, rate: number, seconds: number): Promise<num
   return total;
 }
 
-async function pullLatency(server: Server, rate: number, seconds: number): Promise<number[]> {
+/** Latency to a pull consumer of events published at `rate` for `warmup` + `seconds`; the first `warmup` seconds' events are left out. */
+async function pullLatency(server: Server, rate: number, seconds: number, warmup: number): Promise<number[]> {
   await call(`${server.urls[0]}/v1/subscriptions/pull-bench`, 'PUT', {
     bus: 'bench',
     pattern: { type: ['order.placed'] },
@@ -219,17 +226,18 @@ async function pullLatency(server: Server, rate: number, seconds: number): Promi
         });
     }
   });
-  const total = await paced(server, rate, seconds);
+  const total = await paced(server, rate, warmup + seconds);
   const deadline = performance.now() + 10_000;
   while (latencies.size < total && performance.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 20));
   running = false;
   await Promise.all(consumers);
   await call(`${server.urls[0]}/v1/subscriptions/pull-bench`, 'DELETE', undefined).catch(() => undefined);
-  return afterWarmUp(latencies, rate);
+  return afterWarmUp(latencies, Math.round(rate * warmup));
 }
 
-async function webhookLatency(server: Server, rate: number, seconds: number): Promise<number[]> {
+/** Latency to a webhook receiver, as {@link pullLatency}. */
+async function webhookLatency(server: Server, rate: number, seconds: number, warmup: number): Promise<number[]> {
   const latencies = new Map<number, number>();
   const receiver = createServer((req, res) => {
     let body = '';
@@ -251,21 +259,21 @@ async function webhookLatency(server: Server, rate: number, seconds: number): Pr
   });
   await synced(server);
   await new Promise((resolve) => setTimeout(resolve, 200));
-  const total = await paced(server, rate, seconds);
+  const total = await paced(server, rate, warmup + seconds);
   const deadline = performance.now() + 10_000;
   while (latencies.size < total && performance.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 20));
   await call(`${server.urls[0]}/v1/subscriptions/hook-bench`, 'DELETE', undefined).catch(() => undefined);
   await new Promise((resolve) => receiver.close(resolve));
-  return afterWarmUp(latencies, rate);
+  return afterWarmUp(latencies, Math.round(rate * warmup));
 }
 
 /** Makes the bus and subscription `s` through node 0, waits until every node has them, and warms up. */
-async function prepare(server: Server, clients: number, batch: number): Promise<void> {
+async function prepare(server: Server, clients: number, batch: number, warmup: number): Promise<void> {
   await call(`${server.urls[0]}/v1/buses/bench`, 'PUT', { retention: { maxAgeMs: null } });
   await call(`${server.urls[0]}/v1/subscriptions/s`, 'PUT', { bus: 'bench', pattern: { type: ['order.placed'] } });
   await synced(server);
-  await publishRate(server, clients, batch, 0.3);
+  await publishRate(server, clients, batch, warmup);
 }
 
 function parseSetup(args: BenchOptions['args']): Setup {
@@ -284,7 +292,11 @@ function parseSetup(args: BenchOptions['args']): Setup {
   const scenario = args['scenario'];
   if (scenario !== undefined && scenario !== 'publish' && scenario !== 'tracing' && scenario !== 'e2e')
     throw new Error(`Expected --scenario to be publish, tracing or e2e, got ${String(scenario)}`);
-  return { postgres, nodes };
+  const warmupArg = args['warmup'];
+  const warmup = warmupArg === undefined ? 3 : Number(warmupArg);
+  if (!Number.isFinite(warmup) || warmup < 0)
+    throw new Error(`Expected --warmup to be a number of seconds, 0 or more, got ${String(warmupArg)}`);
+  return { postgres, nodes, warmup };
 }
 
 export async function run(opts: BenchOptions): Promise<BenchResult[]> {
@@ -310,7 +322,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     for (let i = 0; i < opts.samples; i++) {
       const server = await startServer(setup);
       try {
-        await prepare(server, clients, batch);
+        await prepare(server, clients, batch, setup.warmup);
         rates.push(await publishRate(server, clients, batch, opts.sampleSeconds));
       } finally {
         await server.stop();
@@ -338,7 +350,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
         for (const mode of ['off', 'on'] as const) {
           const server = await startServer(setup, mode === 'on' ? tracing : {});
           try {
-            await prepare(server, clients, batch);
+            await prepare(server, clients, batch, setup.warmup);
             rates[mode].push(await publishRate(server, clients, batch, opts.sampleSeconds));
           } finally {
             await server.stop();
@@ -363,7 +375,9 @@ export async function run(opts: BenchOptions): Promise<BenchResult[]> {
     const server = await startServer(setup);
     try {
       await call(`${server.urls[0]}/v1/buses/bench`, 'PUT', {});
-      const latencies = (await measure(server, 1_000, Math.max(3, opts.sampleSeconds * 3))).sort((a, b) => a - b);
+      const latencies = (await measure(server, 1_000, Math.max(3, opts.sampleSeconds * 3), setup.warmup)).sort(
+        (a, b) => a - b,
+      );
       const p50 = percentile(latencies, 50);
       const p99 = percentile(latencies, 99);
       opts.log(
