@@ -44,17 +44,7 @@ export const MAX_FAILURES = 50;
 /** A subscription whose oldest waiting delivery is older than this is backlogged. */
 export const BACKLOGGED_MS = 60_000;
 
-export type {
-  FailedAttempt,
-  FlowBus,
-  FlowSnapshot,
-  FlowSource,
-  FlowStatus,
-  FlowSubscription,
-  FlowTarget,
-  HistoryMinute,
-  SubscriptionHistory,
-} from './flow-types.js';
+export type * from './flow-types.js';
 
 export interface FlowOptions {
   /** The time in ms. @default the engine's clock */

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { StoreChange } from '../driver.js';
+import type { StoreChange, SubscriptionRecord } from '../driver.js';
 import { BUS, DEFAULT_DELIVERY_POLICY, T0, makeBus, makeEvent, makeSubscription } from '../conformance/fixtures.js';
 import { openPostgres, type PostgresDriver } from './index.js';
 import { MIGRATIONS, SCHEMA_VERSION, quoteIdent } from './schema.js';
@@ -131,14 +131,23 @@ describe.skipIf(unavailable !== null)('the PostgreSQL driver', () => {
     await stop();
     await stopOwn();
   });
-  it('writes delivery rows at publish for ordered subscriptions only; a claim makes the others', async () => {
+
+  /** A migrated driver on a fresh schema, with the test bus and the given subscriptions. */
+  async function withSubscriptions(...subscriptions: SubscriptionRecord[]) {
     const schema = freshSchema();
     schemas.push(schema);
     const d = open(schema);
     await d.migrate();
     await d.putBus(makeBus());
-    await d.putSubscription(makeSubscription('a'));
-    await d.putSubscription(makeSubscription('fifo', { delivery: { ...DEFAULT_DELIVERY_POLICY, ordered: true } }));
+    for (const sub of subscriptions) await d.putSubscription(sub);
+    return { d, schema };
+  }
+
+  it('writes delivery rows at publish for ordered subscriptions only; a claim makes the others', async () => {
+    const { d, schema } = await withSubscriptions(
+      makeSubscription('a'),
+      makeSubscription('fifo', { delivery: { ...DEFAULT_DELIVERY_POLICY, ordered: true } }),
+    );
     const events = ['e-1', 'e-2', 'e-3'].map((id) => makeEvent(id, { subscriptions: ['a', 'fifo'] }));
     await d.append([{ bus: BUS, events, dedupeWindowMs: 0 }], T0);
     const rowsOf = async () =>
@@ -161,13 +170,7 @@ describe.skipIf(unavailable !== null)('the PostgreSQL driver', () => {
   });
 
   it("notes where a caught-up subscription's next match is, so scans start there", async () => {
-    const schema = freshSchema();
-    schemas.push(schema);
-    const d = open(schema);
-    await d.migrate();
-    await d.putBus(makeBus());
-    await d.putSubscription(makeSubscription('a'));
-    await d.putSubscription(makeSubscription('rare'));
+    const { d, schema } = await withSubscriptions(makeSubscription('a'), makeSubscription('rare'));
     const scanFrom = () =>
       admin(
         async (c) =>
