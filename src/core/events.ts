@@ -106,12 +106,13 @@ export function validateEvent(input: unknown, options: ValidateEventOptions = {}
 
 /**
  * {@link validateEvent}, also returning the event's JSON text and its size in UTF-8 bytes (computed
- * anyway for the size limit), so that callers that store the event do not serialise it twice.
+ * anyway for the size limit), so that callers that store the event do not serialise it twice, and
+ * whether the `id` was assigned here.
  */
 export function validateEventJson(
   input: unknown,
   options: ValidateEventOptions = {},
-): { event: CloudEvent; json: string; bytes: number } {
+): { event: CloudEvent; json: string; bytes: number; idAssigned: boolean } {
   const maxBytes = positiveInteger('maxBytes', options.maxBytes ?? EVENT_LIMITS.maxBytes);
   const maxDepth = positiveInteger('maxDepth', options.maxDepth ?? EVENT_LIMITS.maxDepth);
   const now = options.now ?? Date.now;
@@ -126,7 +127,8 @@ export function validateEventJson(
 
   const specversion = raw('specversion');
   if (specversion !== '1.0') expected('specversion', '"1.0"', specversion);
-  const id = get('id') === undefined ? idGenerator(now)() : nonEmptyString('id', raw('id'));
+  const idAssigned = get('id') === undefined;
+  const id = idAssigned ? idGenerator(now)() : nonEmptyString('id', raw('id'));
   const source = nonEmptyString('source', raw('source'));
   if (!isUriReference(source)) expected('source', 'a URI-reference (RFC 3986 §4.1)', source);
   const event: CloudEventAttributes = { specversion, id, source, type: nonEmptyString('type', raw('type')) };
@@ -134,7 +136,7 @@ export function validateEventJson(
   const subject = get('subject');
   if (subject !== undefined) event.subject = nonEmptyString('subject', subject);
   const time = get('time');
-  if (time === undefined) event.time = new Date(now()).toISOString();
+  if (time === undefined) event.time = isoTime(now());
   else if (typeof time === 'string' && isRfc3339(time)) event.time = time;
   else expected('time', 'an RFC 3339 timestamp such as "2024-05-01T12:00:00Z"', time);
   const datacontenttype = get('datacontenttype');
@@ -178,7 +180,23 @@ export function validateEventJson(
       `Expected the event to be at most ${maxBytes} bytes as UTF-8 JSON, got ${bytes} bytes`,
     );
   }
-  return { event, json, bytes };
+  return { event, json, bytes, idAssigned };
+}
+
+let isoMs = Number.NaN;
+let iso = '';
+
+/**
+ * `new Date(ms).toISOString()`, remembered for the last millisecond: it cost about a microsecond and a
+ * half of each validated event (CPU profile), and the events of a batch, or of one busy millisecond,
+ * share their time.
+ */
+function isoTime(ms: number): string {
+  if (ms !== isoMs) {
+    iso = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return iso;
 }
 
 /** The extension attribute names of `input`, checked against CloudEvents 1.0 "Attribute Naming Convention". */

@@ -90,6 +90,12 @@ export interface NewEvent {
   readonly size: number;
   /** Names of the subscriptions that get a delivery. Empty: archived only. */
   readonly subscriptions: readonly string[];
+  /**
+   * True when Busbar gave the event its `id` (a new UUIDv7) at this publish: no earlier event can have
+   * it, so the driver may skip the dedupe look-up. The event still counts for dedupe afterwards.
+   * @default false
+   */
+  readonly idAssigned?: boolean;
 }
 
 /** One publish call: its events are stored together or not at all. */

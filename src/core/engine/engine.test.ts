@@ -108,6 +108,22 @@ describe.each(STORAGES)('on %s', (name) => {
       expect([...ids].sort()).toEqual(ids);
     });
 
+    it('routes by the event as stored, with the trace context the publish carries on', async () => {
+      const trace = '0af7651916cd43dd8448eb211c80319c';
+      await bus.putSubscription('traced', { bus: 'orders', pattern: { traceparent: [{ prefix: `00-${trace}-` }] } });
+      await bus.publish('orders', event('order.placed'), { traceparent: `00-${trace}-b7ad6b7169203331-01` });
+      await bus.publish('orders', event('order.placed'));
+      expect(await bus.stats('traced')).toMatchObject({ backlog: 1 });
+    });
+
+    it('counts an id it assigned for dedupe: publishing that id again is a duplicate', async () => {
+      await bus.putSubscription('notify', { bus: 'orders', pattern: { type: ['order.placed'] } });
+      const [first] = (await bus.publish('orders', event('order.placed'))).results;
+      const again = await bus.publish('orders', event('order.placed', {}, { id: first!.id }));
+      expect(again.results).toEqual([{ id: first!.id, status: 'duplicate' }]);
+      expect(await bus.stats('notify')).toMatchObject({ backlog: 1 });
+    });
+
     it('delivers to every matching subscription independently, and archives unmatched events', async () => {
       await bus.putSubscription('a', { bus: 'orders', pattern: { type: ['order.placed'] } });
       await bus.putSubscription('b', { bus: 'orders', pattern: { data: { total: [{ numeric: ['>', 100] }] } } });

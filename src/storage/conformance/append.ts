@@ -121,6 +121,16 @@ export function appendTests(s: ConformanceSuite): void {
       expect((await d.subscriptionStats('a')).backlog).toBe(1);
     });
 
+    s.test('an event whose id Busbar assigned is stored without a look-up and still counts for dedupe', async (d) => {
+      await setup(d, ['a']);
+      const [seq] = await publish(d, [{ ...makeEvent('e-new', { subscriptions: ['a'] }), idAssigned: true }], T0);
+      // Published again with that id (a producer that kept it), within the window: a duplicate.
+      const again = makeEvent('e-new', { subscriptions: ['a'] });
+      const outcomes = await d.append([request([again], BUS, DEDUPE_WINDOW_MS)], T0 + 1);
+      expect(outcomes).toEqual([[{ status: 'duplicate', seq }]]);
+      expect((await d.subscriptionStats('a')).backlog).toBe(1);
+    });
+
     s.test('an event one full window after the original is accepted again', async (d) => {
       await setup(d, ['a']);
       const [first = 0] = await publish(d, [makeEvent('e-1', { subscriptions: ['a'] })], T0);

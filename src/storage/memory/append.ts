@@ -39,7 +39,7 @@ function dedupeTable(store: MemoryStore, bus: string): Map<string, DedupeEntry> 
 function appendOne(store: MemoryStore, request: AppendRequest, event: NewEvent, now: number): AppendOutcome {
   const table = dedupeTable(store, request.bus);
   const key = dedupeKey(event.source, event.id);
-  const seen = table.get(key);
+  const seen = event.idAssigned === true ? undefined : table.get(key);
   // "Accepted less than dedupeWindowMs ago": an entry exactly one window old no longer counts.
   if (seen !== undefined && now - seen.acceptedAt < request.dedupeWindowMs) {
     return { status: 'duplicate', seq: store.events.has(seen.seq) ? seen.seq : null };

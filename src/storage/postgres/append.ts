@@ -57,6 +57,42 @@ interface Acceptance {
 }
 
 /**
+ * What dedupe knows of each bus + source + id in `keys` (three parallel arrays) that was accepted
+ * before, by `keyOf`. Dedupe reads the archive (see ../sqlite/schema.ts): the newest event of the key
+ * is its latest acceptance, and a purged one may have left its acceptance behind. No keys, no round trip.
+ */
+async function latestAcceptances(
+  sql: Sql,
+  keys: string[][],
+  keyOf: (bus: string, source: string, id: string) => string,
+): Promise<Map<string, Acceptance>> {
+  const accepted = new Map<string, Acceptance>();
+  if (keys[0]!.length === 0) return accepted;
+  const earlier = await rows<{
+    bus: string;
+    source: string;
+    id: string;
+    seq: number | null;
+    at: number | null;
+    purged_at: number | null;
+  }>(
+    sql,
+    'latest_acceptances',
+    `SELECT k.bus, k.source, k.id, l.seq, l.published_at AS at, p.accepted_at AS purged_at
+     FROM (SELECT DISTINCT bus, source, id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(bus, source, id)) k
+     LEFT JOIN LATERAL (SELECT e.seq, e.published_at FROM events e
+       WHERE e.bus = k.bus AND e.id = k.id AND e.source = k.source ORDER BY e.seq DESC LIMIT 1) l ON true
+     LEFT JOIN purged_acceptances p ON p.bus = k.bus AND p.source = k.source AND p.id = k.id
+     WHERE l.seq IS NOT NULL OR p.accepted_at IS NOT NULL`,
+    keys,
+  );
+  for (const row of earlier) {
+    accepted.set(keyOf(row.bus, row.source, row.id), { seq: row.seq, at: row.at, purgedAt: row.purged_at });
+  }
+  return accepted;
+}
+
+/**
  * Appends the requests (see `StorageDriver.append`) under the writers' lock, whose `counters` the
  * caller read. `wake.payload` makes the notification (sent on `wake.channel` at commit) from the
  * subscriptions that got deliveries and the `seq` range stored per bus. Four round trips at most:
@@ -79,6 +115,8 @@ export async function append(
   for (const request of requests) {
     for (const event of request.events) {
       for (const subscription of event.subscriptions) pairs.push({ subscription, bus: request.bus });
+      // Busbar just gave it its id: nothing earlier can have it.
+      if (event.idAssigned === true) continue;
       keys[0]!.push(request.bus);
       keys[1]!.push(event.source);
       keys[2]!.push(event.id);
@@ -86,31 +124,8 @@ export async function append(
   }
   const targets = await checkCatalog(sql, buses, pairs);
 
-  // Dedupe reads the archive (see ../sqlite/schema.ts): the newest event of the key is its latest
-  // acceptance, and a purged one may have left its acceptance behind.
-  const accepted = new Map<string, Acceptance>();
   const keyOf = (bus: string, source: string, id: string) => `${bus}\u0000${source}\u0000${id}`;
-  const earlier = await rows<{
-    bus: string;
-    source: string;
-    id: string;
-    seq: number | null;
-    at: number | null;
-    purged_at: number | null;
-  }>(
-    sql,
-    'latest_acceptances',
-    `SELECT k.bus, k.source, k.id, l.seq, l.published_at AS at, p.accepted_at AS purged_at
-     FROM (SELECT DISTINCT bus, source, id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(bus, source, id)) k
-     LEFT JOIN LATERAL (SELECT e.seq, e.published_at FROM events e
-       WHERE e.bus = k.bus AND e.id = k.id AND e.source = k.source ORDER BY e.seq DESC LIMIT 1) l ON true
-     LEFT JOIN purged_acceptances p ON p.bus = k.bus AND p.source = k.source AND p.id = k.id
-     WHERE l.seq IS NOT NULL OR p.accepted_at IS NOT NULL`,
-    keys,
-  );
-  for (const row of earlier) {
-    accepted.set(keyOf(row.bus, row.source, row.id), { seq: row.seq, at: row.at, purgedAt: row.purged_at });
-  }
+  const accepted = await latestAcceptances(sql, keys, keyOf);
   const floor = counters.dedupe_floor;
   const within = (at: number | null, cutoff: number) => at !== null && at > cutoff && at >= floor;
 

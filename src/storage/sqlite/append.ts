@@ -132,7 +132,10 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       const cutoff = now - request.dedupeWindowMs;
       for (const event of request.events) {
         const targets = event.subscriptions.map((name) => check.subscription(name, request.bus));
-        const duplicate = duplicateOf(request.bus, event.source, event.id, cutoff, counters.dedupe_floor, purged);
+        const duplicate =
+          event.idAssigned === true
+            ? null
+            : duplicateOf(request.bus, event.source, event.id, cutoff, counters.dedupe_floor, purged);
         if (duplicate !== null) {
           outcomes.push(duplicate);
           continue;
