@@ -1,7 +1,7 @@
 /**
  * What the PostgreSQL driver does beyond the shared conformance suite: migrations when several nodes
- * start at once and on a newer schema, its URL options, and notifications (`watch`) surviving a lost
- * connection.
+ * start at once and on a newer schema, its URL options, notifications (`watch`) surviving a lost
+ * connection, and dedupe between nodes publishing the same events at once.
  */
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -142,6 +142,24 @@ describe.skipIf(unavailable !== null)('the PostgreSQL driver', () => {
     for (const sub of subscriptions) await d.putSubscription(sub);
     return { d, schema };
   }
+
+  it('dedupes across nodes: the same keys published at once from two nodes are stored once', async () => {
+    const { d: first, schema } = await withSubscriptions(makeSubscription('a'));
+    const second = open(schema);
+    // Twenty rounds of 50 keys, each sent by both nodes at once: whichever commits second must see
+    // every key of the first (dedupe reads under the writers' lock).
+    let duplicates = 0;
+    for (let round = 0; round < 20; round++) {
+      const events = Array.from({ length: 50 }, (_, i) => makeEvent(`r${round}-${i}`, { subscriptions: ['a'] }));
+      const outcomes = await Promise.all(
+        [first, second].map((d) => d.append([{ bus: BUS, events, dedupeWindowMs: 60_000 }], T0 + round)),
+      );
+      for (const [results] of outcomes) duplicates += results!.filter((o) => o.status === 'duplicate').length;
+    }
+    expect(duplicates).toBe(1_000);
+    expect(await first.subscriptionStats('a')).toMatchObject({ backlog: 1_000 });
+    expect((await first.queryArchive(BUS, { limit: 2_000 })).length).toBe(1_000);
+  });
 
   it('writes delivery rows at publish for ordered subscriptions only; a claim makes the others', async () => {
     const { d, schema } = await withSubscriptions(
