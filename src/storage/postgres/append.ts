@@ -56,16 +56,16 @@ interface Acceptance {
   readonly purgedAt: number | null;
 }
 
+/** The dedupe key of a bus + source + id. */
+const keyOf = (bus: string, source: string, id: string): string => `${bus}\u0000${source}\u0000${id}`;
+
 /**
  * What dedupe knows of each bus + source + id in `keys` (three parallel arrays) that was accepted
- * before, by `keyOf`. Dedupe reads the archive (see ../sqlite/schema.ts): the newest event of the key
- * is its latest acceptance, and a purged one may have left its acceptance behind. No keys, no round trip.
+ * before, by {@link keyOf}. Dedupe reads the archive (see ../sqlite/schema.ts): the newest event of the
+ * key is its latest acceptance, and a purged one may have left its acceptance behind. No keys, no
+ * round trip.
  */
-async function latestAcceptances(
-  sql: Sql,
-  keys: string[][],
-  keyOf: (bus: string, source: string, id: string) => string,
-): Promise<Map<string, Acceptance>> {
+async function latestAcceptances(sql: Sql, keys: string[][]): Promise<Map<string, Acceptance>> {
   const accepted = new Map<string, Acceptance>();
   if (keys[0]!.length === 0) return accepted;
   const earlier = await rows<{
@@ -124,8 +124,7 @@ export async function append(
   }
   const targets = await checkCatalog(sql, buses, pairs);
 
-  const keyOf = (bus: string, source: string, id: string) => `${bus}\u0000${source}\u0000${id}`;
-  const accepted = await latestAcceptances(sql, keys, keyOf);
+  const accepted = await latestAcceptances(sql, keys);
   const floor = counters.dedupe_floor;
   const within = (at: number | null, cutoff: number) => at !== null && at > cutoff && at >= floor;
 

@@ -28,13 +28,13 @@ export const UNCLAIMED = `(SELECT coalesce(max(s.matched - c.claimed), 0) FROM c
  * waited for, unless the subscription is read by cursor and has unclaimed events.
  *
  * The scan starts after the cursor, or after `scan_from` when a publish noted that the subscription
- * had nothing unclaimed before its match there. It sees the events committed when the statement started, and events commit in `seq` order
- * (the writers' lock), so when it finds fewer than `$2` the cursor moves to the largest `seq` it can
- * see (the counters row it reads is written in the same commit as the events): nothing before that can
- * still arrive. A partition head is decided as in `planDeliveries`,
- * except that a row made now may precede active rows made since its event was published (replays,
- * redrives): it heads its key unless an active row with a smaller id exists, and the head it
- * precedes steps back.
+ * had nothing unclaimed before its match there. It sees the events committed when the statement
+ * started, and events commit in `seq` order (the writers' lock), so when it finds fewer than `$2` the
+ * cursor moves to the largest `seq` it can see (the counters row it reads is written in the same commit
+ * as the events): nothing before that can still arrive. A partition head is decided as in
+ * `planDeliveries`, except that a row made now may precede active rows made since its event was
+ * published (replays, redrives): it heads its key unless an active row with a smaller id exists, and
+ * the head it precedes steps back.
  */
 const MATERIALISE = `WITH c AS (
     SELECT greatest(c.cursor, s.scan_from) AS cursor, s.sid FROM cursors c JOIN subscriptions s ON s.name = c.subscription
