@@ -265,6 +265,18 @@ export interface NewDelivery {
   readonly subscription: string;
   readonly eventSeq: number;
   readonly replayId: string | null;
+  /**
+   * Its id, from a block {@link StorageDriver.reserveDeliveryIds} returned; the driver picks one when
+   * this is absent.
+   */
+  readonly id?: number;
+  /**
+   * Set when the engine already made the first attempt (a replay to a consumer in the same process):
+   * the delivery is stored with that attempt and settled as the completion says: `ack` delivered,
+   * `retry` pending until `availableAt` (its next attempt is the second), `dead` a dead letter.
+   * Absent: pending, due at `now`, not attempted yet.
+   */
+  readonly attempted?: { readonly attempt: AttemptRecord; readonly completion: Completion };
 }
 
 /** What a driver can do beyond the basics; the engine adapts, tests skip with the reason. */
@@ -385,6 +397,13 @@ export interface StorageDriver {
   /** Of `seqs`, those already delivered successfully to `subscription` (any earlier delivery). */
   deliveredSeqs(subscription: string, seqs: readonly number[]): Promise<Set<number>>;
 
+  /**
+   * Reserves `count` consecutive delivery ids, which no delivery will get unless a {@link NewDelivery}
+   * names one, and returns the first. The engine reserves ids for the deliveries it attempts before
+   * storing them (replays), so a handler already sees the delivery's id.
+   */
+  reserveDeliveryIds(count: number): Promise<number>;
+
   /** Stores a replay record whole (a new replay). */
   putReplay(replay: ReplayRecord): Promise<void>;
   /**
@@ -394,11 +413,12 @@ export interface StorageDriver {
    */
   acquireReplay(id: string, owner: string, leaseUntil: number, now: number): Promise<ReplayRecord | null>;
   /**
-   * One step of a replay, atomically: creates the step's pending deliveries (due at `now`, marked with
-   * their `replayId`), adds their number to `enqueued`, and stores the progress, state and lease. Only
-   * while the replay is running and `owner` holds it; otherwise returns null and changes nothing (it
-   * was cancelled, or another instance took it over). Rejects, changing nothing, when a delivery names
-   * an unknown event or subscription, or pairs them across buses.
+   * One step of a replay, atomically: creates the step's deliveries (marked with their `replayId`:
+   * pending and due at `now`, or settled by the attempt the engine made, see {@link NewDelivery}), adds
+   * their number to `enqueued`, and stores the progress, state and lease. Only while the replay is
+   * running and `owner` holds it; otherwise returns null and changes nothing (it was cancelled, or
+   * another instance took it over). Rejects, changing nothing, when a delivery names an unknown event
+   * or subscription, pairs them across buses, or names an id that is taken or was never reserved.
    */
   advanceReplay(id: string, owner: string, step: ReplayStep, now: number): Promise<ReplayRecord | null>;
   /** Ends a running replay as `cancelled`, whoever runs it; false when it is unknown or not running. */
@@ -417,4 +437,11 @@ export interface StorageDriver {
   ): Promise<number>;
   /** Forgets dedupe entries accepted before `olderThan`; returns how many. */
   pruneDedupe(olderThan: number): Promise<number>;
+}
+
+/** Checks the `count` of {@link StorageDriver.reserveDeliveryIds}; every driver calls it first. */
+export function checkReserveCount(count: number): void {
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new Error(`reserveDeliveryIds: expected \`count\` to be a positive integer, got ${String(count)}`);
+  }
 }

@@ -71,6 +71,32 @@ export interface DispatcherDeps {
   readonly onError: (err: unknown) => void;
 }
 
+/**
+ * An attempt's abort signal, made only when the handler reads it: most handlers never do, and an
+ * AbortController costs more than the rest of an attempt's bookkeeping. Aborting before that records
+ * the reason, and the signal is then born aborted.
+ */
+class LazyAbort {
+  private controller: AbortController | undefined;
+  private reason: unknown;
+  private aborted = false;
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
 class AttemptTimeout extends Error {
   constructor(ms: number) {
     super(`attempt timed out after ${ms} ms`);
@@ -100,15 +126,28 @@ export function responseBodyOf(err: unknown): string | null {
   return typeof body === 'string' ? body : null;
 }
 
+/**
+ * What became of a first attempt made before its delivery was stored (see {@link Dispatcher.attemptNow}),
+ * or null when none was made (the consumer stopped, or the subscription was paused or removed).
+ */
+export type EarlyAttempt = { readonly attempt: AttemptRecord; readonly completion: Completion } | null;
+
+interface EarlyItem {
+  readonly delivery: ClaimedDelivery;
+  readonly resolve: (outcome: EarlyAttempt) => void;
+}
+
 export class Dispatcher {
   private inFlight = 0;
+  /** Deliveries handed over by {@link attemptNow}, waiting for a free slot; they go before claims. */
+  private early: EarlyItem[] = [];
   private pumping = false;
   private again = false;
   private stopped = false;
   private timer: TimerHandle | undefined;
   private poller: TimerHandle | undefined;
   private readonly running = new Set<Promise<void>>();
-  private readonly aborts = new Set<AbortController>();
+  private readonly aborts = new Set<LazyAbort>();
 
   constructor(
     private readonly deps: DispatcherDeps,
@@ -152,9 +191,43 @@ export class Dispatcher {
   private claimedAt = Number.MAX_SAFE_INTEGER;
   private pumpDone: Promise<void> = Promise.resolve();
 
+  /**
+   * Makes the first attempt of deliveries that are not stored yet (a replay hands over its page), within
+   * the subscription's concurrency and before anything claimed; the caller stores each with its outcome.
+   * Resolves when every one was attempted or given up (null: see {@link EarlyAttempt}).
+   */
+  attemptNow(deliveries: readonly ClaimedDelivery[]): Promise<EarlyAttempt[]> {
+    if (deliveries.length === 0) return Promise.resolve([]);
+    const outcomes = new Array<EarlyAttempt>(deliveries.length).fill(null);
+    return new Promise((resolve) => {
+      let left = deliveries.length;
+      deliveries.forEach((delivery, i) => {
+        let settled = false;
+        const item: EarlyItem = {
+          delivery,
+          resolve: (outcome) => {
+            if (settled) return;
+            settled = true;
+            outcomes[i] = outcome;
+            if (--left === 0) resolve(outcomes);
+          },
+        };
+        if (this.stopped) item.resolve(null);
+        else this.early.push(item);
+      });
+      this.wake();
+    });
+  }
+
+  /** Gives up the deliveries still waiting for a slot. */
+  private dropEarly(): void {
+    for (const item of this.early.splice(0)) item.resolve(null);
+  }
+
   /** Stops claiming and waits for attempts in flight (aborting their signals after `graceMs`). */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
+    this.dropEarly();
     if (this.timer !== undefined) this.deps.clock.clearTimer(this.timer);
     if (this.poller !== undefined) this.deps.clock.clearTimer(this.poller);
     // A claim in progress launches what it leased before the attempts in flight are collected.
@@ -186,10 +259,17 @@ export class Dispatcher {
         this.again = false;
         for (;;) {
           const sub = this.subscription();
-          if (this.stopped || sub === undefined || sub.paused) break;
+          if (this.stopped || sub === undefined || sub.paused) {
+            this.dropEarly();
+            break;
+          }
           const { concurrency, leaseMs } = this.limits(sub);
           const room = concurrency - this.inFlight;
           if (room <= 0) break;
+          if (this.early.length > 0) {
+            for (const item of this.early.splice(0, room)) this.launch(item.delivery, item.resolve);
+            continue;
+          }
           this.claimedAt = this.deps.clock.now();
           const claimed = await this.deps.driver.claim(
             sub.name,
@@ -228,10 +308,14 @@ export class Dispatcher {
     }, next - this.deps.clock.now());
   }
 
-  private launch(d: ClaimedDelivery): void {
+  /** Runs an attempt in a slot; `early` takes the outcome of a delivery not stored yet (see attemptNow). */
+  private launch(d: ClaimedDelivery, early?: (outcome: EarlyAttempt) => void): void {
     this.inFlight++;
-    const run = this.attempt(d)
-      .catch((err: unknown) => this.deps.onError(err))
+    const run = this.attempt(d, early)
+      .catch((err: unknown) => {
+        early?.(null);
+        this.deps.onError(err);
+      })
       .finally(() => {
         this.inFlight--;
         this.running.delete(run);
@@ -240,21 +324,23 @@ export class Dispatcher {
     this.running.add(run);
   }
 
-  private async attempt(d: ClaimedDelivery): Promise<void> {
+  private async attempt(d: ClaimedDelivery, early?: (outcome: EarlyAttempt) => void): Promise<void> {
     const sub = this.subscription();
-    if (sub === undefined) return;
+    if (sub === undefined) return early?.(null);
     const policy = sub.delivery;
     const { clock } = this.deps;
     const startedAt = clock.now();
     // A lease that expired on the last allowed attempt leaves nothing to try.
-    if (d.attempt > policy.maxAttempts) return this.finish(sub, d, { kind: 'dead', reason: 'max_attempts' }, null);
-    if (policy.maxAgeMs !== null && startedAt - d.enqueuedAt >= policy.maxAgeMs) {
-      return this.finish(sub, d, { kind: 'dead', reason: 'max_age' }, null);
+    if (d.attempt > policy.maxAttempts || (policy.maxAgeMs !== null && startedAt - d.enqueuedAt >= policy.maxAgeMs)) {
+      // Not stored yet: stored as owed, the normal path dead-letters it.
+      if (early !== undefined) return early(null);
+      const reason = d.attempt > policy.maxAttempts ? 'max_attempts' : 'max_age';
+      return this.finish(sub, d, { kind: 'dead', reason }, null);
     }
     const event = JSON.parse(d.event.body) as CloudEvent;
     if (d.replayId !== null) event['replayid'] = d.replayId;
     const span = attemptSpan(sub.name, d, event);
-    const abort = new AbortController();
+    const abort = new LazyAbort();
     this.aborts.add(abort);
     let timer: TimerHandle | undefined;
     let failure: unknown;
@@ -266,7 +352,9 @@ export class Dispatcher {
         deliveryId: d.deliveryId,
         attempt: d.attempt,
         replayId: d.replayId,
-        signal: abort.signal,
+        get signal() {
+          return abort.signal;
+        },
         traceparent: traceparentFor(span, typeof event['traceparent'] === 'string' ? event['traceparent'] : null),
       }),
     );
@@ -305,7 +393,12 @@ export class Dispatcher {
     };
     const completion = this.decide(sub, d, ok, failure, now);
     endAttemptSpan(span, record, completion);
-    await this.finish(sub, d, completion, record);
+    if (early === undefined) {
+      await this.finish(sub, d, completion, record);
+    } else {
+      early({ attempt: record, completion });
+      this.deps.onAttempt({ subscription: sub.name, delivery: d, record, completion, applied: true });
+    }
     // JavaScript cannot stop a handler that ignores its signal: a timed-out one keeps its concurrency
     // slot (and stop() keeps waiting for it) until it really returns, so it never runs beside more
     // attempts than `concurrency` allows.

@@ -674,6 +674,93 @@ describe.each(STORAGES)('on %s', (name) => {
       expect((await bus.stats('big')).backlog).toBe(6 + 3);
     });
 
+    it('replays to an in-process consumer by attempting first and storing each delivery settled, with its attempt', async () => {
+      const seen: Array<[string, number]> = [];
+      bus.consume('audit', (e, ctx) => void seen.push([e.id, ctx.deliveryId]));
+      await until(() => seen.length === 10);
+      seen.length = 0;
+      let completed = 0;
+      const complete = bus.driver.complete.bind(bus.driver);
+      bus.driver.complete = (items, now) => {
+        completed += items.length;
+        return complete(items, now);
+      };
+      const replay = await bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['audit'] });
+      // The step that stores the page comes after its attempts: once the replay is done, so are they.
+      expect(await bus.replays.wait(replay.id)).toMatchObject({ state: 'completed', scanned: 10, enqueued: 10 });
+      expect(seen).toHaveLength(10);
+      expect(completed).toBe(0);
+      const [id, deliveryId] = seen[3]!;
+      const [lineage] = await bus.lineage('orders', id);
+      const replayed = lineage!.deliveries.filter((d) => d.replayId === replay.id);
+      expect(replayed).toEqual([
+        expect.objectContaining({
+          deliveryId,
+          subscription: 'audit',
+          state: 'delivered',
+          attempts: [expect.objectContaining({ attempt: 1, outcome: 'success' })],
+        }),
+      ]);
+      expect(await bus.stats('audit')).toMatchObject({ backlog: 0, inFlight: 0, dead: 0 });
+    });
+
+    it('stores a replayed delivery whose early attempt failed for its retries, or as a dead letter', async () => {
+      let calls = 0;
+      const replayedAttempts: number[] = [];
+      bus.consume('audit', (e, ctx) => {
+        if (ctx.replayId === null) return;
+        calls++;
+        replayedAttempts.push(ctx.attempt);
+        const total = (e.data as { total: number }).total;
+        if (total === 50) throw new NonRetriableError('refused');
+        if (total === 75 && ctx.attempt === 1) throw new Error('flaky');
+      });
+      await until(async () => (await bus.stats('audit')).backlog === 0);
+      const replay = await bus.replays.start({
+        bus: 'orders',
+        from: T0 + 2_000,
+        to: T0 + 3_500,
+        subscriptions: ['audit'],
+      });
+      expect(await bus.replays.wait(replay.id)).toMatchObject({ state: 'completed', scanned: 2, enqueued: 2 });
+      expect(calls).toBe(2);
+      // total 75 is retried on the backoff schedule as its second attempt; total 50 is a dead letter.
+      await until(() => calls === 3, 1_000);
+      expect(replayedAttempts).toEqual([1, 1, 2]);
+      const dead = await bus.deadLetters.list('audit');
+      expect(dead.deadLetters.map((d) => [d.reason, d.replayId, d.attempts.map((a) => a.outcome)])).toEqual([
+        ['non_retriable', replay.id, ['non_retriable']],
+      ]);
+      await until(async () => (await bus.stats('audit')).backlog === 0);
+    });
+
+    it('stores replayed deliveries pending, unattempted, for a paused subscription or an ordered one', async () => {
+      await bus.putSubscription('fifo', { bus: 'orders', pattern: { source: ['/shop'] }, delivery: { ordered: true } });
+      const seen: Array<[string, number]> = [];
+      bus.consume('fifo', (_e, ctx) => void seen.push(['fifo', ctx.attempt]));
+      bus.consume('audit', (_e, ctx) => void seen.push(['audit', ctx.attempt]));
+      await until(() => seen.length === 10);
+      seen.length = 0;
+      await bus.pause('audit');
+      const replay = await bus.replays.start({
+        bus: 'orders',
+        from: T0,
+        to: T0 + 1_500,
+        subscriptions: ['audit', 'fifo'],
+      });
+      expect(await bus.replays.wait(replay.id)).toMatchObject({ state: 'completed', enqueued: 4 });
+      expect((await bus.stats('audit')).backlog).toBe(2);
+      await until(() => seen.length === 2);
+      await bus.resume('audit');
+      await until(() => seen.length === 4);
+      expect(seen.sort()).toEqual([
+        ['audit', 1],
+        ['audit', 1],
+        ['fifo', 1],
+        ['fifo', 1],
+      ]);
+    });
+
     it('rate-limits and cancels', async () => {
       const replay = await bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['audit'], ratePerSec: 2 });
       await clock.advance(1_000);

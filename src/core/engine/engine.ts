@@ -217,6 +217,7 @@ export class Engine {
       ...hooks,
       busIndex: (bus) => this.requireBus(bus),
       subscriptions: (bus) => this.subscriptionsOf(bus),
+      consumer: (name) => this.consumers.get(name),
     });
   }
 

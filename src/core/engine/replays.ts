@@ -10,7 +10,15 @@
 import { BusError, describeValue } from '../errors.js';
 import { uuidv7 } from '../uuid.js';
 import { PatternIndex, validatePattern } from '../../patterns/index.js';
-import type { NewDelivery, ReplayRecord, ReplayStep, SubscriptionRecord } from '../../storage/driver.js';
+import type {
+  ClaimedDelivery,
+  NewDelivery,
+  ReplayRecord,
+  ReplayStep,
+  StoredEvent,
+  SubscriptionRecord,
+} from '../../storage/driver.js';
+import type { EarlyAttempt } from './dispatcher.js';
 import type { EngineHooks } from './hooks.js';
 
 /** What to replay. */
@@ -30,7 +38,12 @@ export interface ReplayInput {
   ratePerSec?: number;
 }
 
-const PAGE = 1_000;
+/** An in-process consumer, as a replay sees it (the engine's Dispatcher). */
+interface EarlyConsumer {
+  attemptNow(deliveries: readonly ClaimedDelivery[]): Promise<EarlyAttempt[]>;
+}
+
+const PAGE = 2_000;
 /** How long a replay stays with its runner without progress before another instance may take it. */
 export const REPLAY_LEASE_MS = 30_000;
 
@@ -51,6 +64,11 @@ export class Replays {
       /** Throws NOT_FOUND for an unknown bus. */
       readonly busIndex: (bus: string) => unknown;
       readonly subscriptions: (bus: string) => SubscriptionRecord[];
+      /**
+       * The in-process consumer of a subscription, if it has one here: a replay hands it each page's
+       * deliveries to attempt before storing them (see {@link Replays.attemptEarly}).
+       */
+      readonly consumer: (subscription: string) => EarlyConsumer | undefined;
     },
   ) {}
 
@@ -257,9 +275,11 @@ export class Replays {
       }
       // Patterns as they are now: a subscription changed since the event was published gets what it asks for today.
       const targets = new PatternIndex();
+      const current = new Map<string, SubscriptionRecord>();
       for (const sub of this.hooks.subscriptions(record.bus)) {
-        if (record.subscriptions === null || record.subscriptions.includes(sub.name))
-          targets.add(sub.name, sub.pattern);
+        if (record.subscriptions !== null && !record.subscriptions.includes(sub.name)) continue;
+        targets.add(sub.name, sub.pattern);
+        current.set(sub.name, sub);
       }
       let deliveries: NewDelivery[] = [];
       for (const event of page) {
@@ -268,6 +288,7 @@ export class Replays {
           deliveries.push({ subscription, eventSeq: event.seq, replayId: record.id });
       }
       if (record.skipDelivered && deliveries.length > 0) deliveries = await this.withoutDelivered(deliveries);
+      deliveries = await this.attemptEarly(deliveries, page, current);
       const stepped = await step({
         deliveries,
         cursor: page[page.length - 1]!.seq,
@@ -296,6 +317,63 @@ export class Replays {
         }
       }
     }
+  }
+
+  /**
+   * The fast path for subscriptions with a consumer in this process (unordered, not paused): their
+   * deliveries of the page are attempted before they are stored, under ids reserved first, and the step
+   * then stores each with its attempt, settled (delivered, waiting for a retry, or dead), instead of
+   * storing it pending, then claiming, leasing and completing it one by one. If the process dies before
+   * the step is stored, the replay resumes at the same page and the attempts are made again
+   * (at-least-once). A delivery its consumer gave up (stopped, paused) is stored pending as usual.
+   */
+  private async attemptEarly(
+    deliveries: NewDelivery[],
+    page: readonly StoredEvent[],
+    subscriptions: ReadonlyMap<string, SubscriptionRecord>,
+  ): Promise<NewDelivery[]> {
+    const early = new Map<string, EarlyConsumer>();
+    for (const [name, sub] of subscriptions) {
+      const consumer = sub.paused || sub.delivery.ordered ? undefined : this.hooks.consumer(name);
+      if (consumer !== undefined) early.set(name, consumer);
+    }
+    const count = early.size === 0 ? 0 : deliveries.filter((d) => early.has(d.subscription)).length;
+    if (count === 0) return deliveries;
+    const { driver, clock } = this.hooks;
+    let id = await driver.reserveDeliveryIds(count);
+    const now = clock.now();
+    const bySeq = new Map(page.map((event) => [event.seq, event]));
+    const handed = new Map<string, ClaimedDelivery[]>();
+    const ids = new Map<NewDelivery, number>();
+    for (const d of deliveries) {
+      const list = early.has(d.subscription) ? (handed.get(d.subscription) ?? []) : undefined;
+      if (list === undefined) continue;
+      ids.set(d, id);
+      list.push({
+        deliveryId: id++,
+        subscription: d.subscription,
+        leaseToken: '',
+        attempt: 1,
+        enqueuedAt: now,
+        replayId: d.replayId,
+        redriveOf: null,
+        event: bySeq.get(d.eventSeq)!,
+      });
+      handed.set(d.subscription, list);
+    }
+    const outcomes = new Map<number, EarlyAttempt>();
+    await Promise.all(
+      [...handed].map(async ([name, list]) => {
+        const results = await early.get(name)!.attemptNow(list);
+        list.forEach((c, i) => outcomes.set(c.deliveryId, results[i] ?? null));
+      }),
+    );
+    return deliveries.map((d) => {
+      const reserved = ids.get(d);
+      if (reserved === undefined) return d;
+      const attempted = outcomes.get(reserved) ?? null;
+      return attempted === null ? { ...d, id: reserved } : { ...d, id: reserved, attempted };
+    });
   }
 
   private async withoutDelivered(deliveries: NewDelivery[]): Promise<NewDelivery[]> {

@@ -3,16 +3,20 @@
  * and replay records.
  */
 import { expect } from 'vitest';
-import type { ArchiveQuery, NewDelivery, StorageDriver } from '../driver.js';
+import type { ArchiveQuery, NewDelivery, ReplayStep, StorageDriver } from '../driver.js';
 import {
   BUS,
+  DEFAULT_DELIVERY_POLICY,
   T0,
   attemptFor,
+  claimAll,
   claimOne,
   enqueue,
   killOldest,
+  makeAttempt,
   makeEvent,
   makeReplay,
+  makeSubscription,
   pick,
   publish,
   settle,
@@ -200,6 +204,135 @@ export function archiveTests(s: ConformanceSuite): void {
       expect(await d.deliveriesOf(seq)).toEqual([]);
       expect(await d.getReplay('r-1')).toEqual(makeReplay('r-1'));
     });
+
+    s.test('reserveDeliveryIds hands out blocks that no other delivery gets', async (d) => {
+      await setup(d, ['a']);
+      const first = await d.reserveDeliveryIds(3);
+      const second = await d.reserveDeliveryIds(2);
+      expect(second).toBeGreaterThanOrEqual(first + 3);
+      const [seq = 0] = await publish(d, [makeEvent('e-1', { subscriptions: ['a'] })], T0);
+      const { deliveryId } = await claimOne(d, 'a', T0);
+      expect(deliveryId).toBeGreaterThanOrEqual(second + 2);
+      for (const bad of [0, -1, 1.5, Number.NaN]) await expect(d.reserveDeliveryIds(bad)).rejects.toThrow(/count/);
+      expect((await d.deliveriesOf(seq)).map((t) => t.deliveryId)).toEqual([deliveryId]);
+    });
+
+    s.test(
+      'advanceReplay stores deliveries the engine attempted under their reserved ids, settled by the attempt',
+      async (d) => {
+        await setup(d, ['a']);
+        const [e1 = 0, e2 = 0, e3 = 0, e4 = 0] = await publish(
+          d,
+          ['e-1', 'e-2', 'e-3', 'e-4'].map((id) => makeEvent(id)),
+          T0,
+        );
+        const first = await d.reserveDeliveryIds(3);
+        await d.putReplay(makeReplay('r-1'));
+        const ok = makeAttempt(1, { startedAt: T0 + 10, durationMs: 2 });
+        const failed = makeAttempt(1, {
+          startedAt: T0 + 10,
+          outcome: 'error',
+          error: { message: 'boom', code: 'E_BOOM', name: 'Error' },
+        });
+        const step = {
+          deliveries: [
+            {
+              subscription: 'a',
+              eventSeq: e1,
+              replayId: 'r-1',
+              id: first,
+              attempted: { attempt: ok, completion: { kind: 'ack' } },
+            },
+            {
+              subscription: 'a',
+              eventSeq: e2,
+              replayId: 'r-1',
+              id: first + 1,
+              attempted: { attempt: failed, completion: { kind: 'retry', availableAt: T0 + 500 } },
+            },
+            {
+              subscription: 'a',
+              eventSeq: e3,
+              replayId: 'r-1',
+              id: first + 2,
+              attempted: { attempt: failed, completion: { kind: 'dead', reason: 'max_attempts' } },
+            },
+            // Not attempted (its consumer went away): pending under its reserved id.
+            { subscription: 'a', eventSeq: e4, replayId: 'r-1' },
+          ],
+          cursor: e4,
+          scanned: 4,
+          state: 'running',
+          error: null,
+          leaseUntil: T0 + 60_000,
+        } as const satisfies ReplayStep;
+        expect(await d.advanceReplay('r-1', 'runner-1', step, T0 + 20)).toMatchObject({ enqueued: 4, cursor: e4 });
+        const replayed = (seq: number) => d.deliveriesOf(seq);
+        expect(await replayed(e1)).toEqual([
+          {
+            deliveryId: first,
+            subscription: 'a',
+            state: 'delivered',
+            enqueuedAt: T0 + 20,
+            availableAt: T0 + 20,
+            replayId: 'r-1',
+            redriveOf: null,
+            deadReason: null,
+            attempts: [ok],
+          },
+        ]);
+        expect(await replayed(e2)).toMatchObject([
+          { deliveryId: first + 1, state: 'pending', availableAt: T0 + 500, attempts: [failed] },
+        ]);
+        expect(await replayed(e3)).toMatchObject([
+          { deliveryId: first + 2, state: 'dead', deadReason: 'max_attempts', attempts: [failed] },
+        ]);
+        expect(await replayed(e4)).toMatchObject([{ state: 'pending', availableAt: T0 + 20, attempts: [] }]);
+        expect(await d.deliveredSeqs('a', [e1, e2, e3, e4])).toEqual(new Set([e1]));
+        const [dead] = await d.listDeadLetters('a', { limit: 10 });
+        expect(dead).toMatchObject({
+          deliveryId: first + 2,
+          reason: 'max_attempts',
+          deadAt: T0 + 20,
+          attempts: [failed],
+        });
+        // The retry is due at its time and is the delivery's second attempt; the plain one is due now.
+        expect((await claimAll(d, 'a', T0 + 20)).map((c) => [c.event.seq, c.attempt])).toEqual([[e4, 1]]);
+        const retried = await claimOne(d, 'a', T0 + 500);
+        expect(retried).toMatchObject({ deliveryId: first + 1, attempt: 2, replayId: 'r-1', enqueuedAt: T0 + 20 });
+        expect(await d.subscriptionStats('a')).toMatchObject({ dead: 1 });
+      },
+    );
+
+    s.test(
+      'a step naming an id that is taken or was never reserved, or an ordered subscription, rejects',
+      async (d) => {
+        await setup(d, ['a']);
+        await d.putSubscription(makeSubscription('fifo', { delivery: { ...DEFAULT_DELIVERY_POLICY, ordered: true } }));
+        const [seq = 0] = await publish(d, [makeEvent('e-1')], T0);
+        await d.putReplay(makeReplay('r-1'));
+        const first = await d.reserveDeliveryIds(2);
+        const attempted = { attempt: makeAttempt(1), completion: { kind: 'ack' } } as const;
+        const step = (deliveries: NewDelivery[]) =>
+          ({ deliveries, cursor: seq, scanned: 1, state: 'running', error: null, leaseUntil: T0 + 60_000 }) as const;
+        const valid = { subscription: 'a', eventSeq: seq, replayId: 'r-1', id: first, attempted };
+        const cases: NewDelivery[][] = [
+          [valid, { ...valid, id: first + 1_000_000 }],
+          [valid, { ...valid }],
+          [{ ...valid, subscription: 'fifo', id: first + 1 }],
+          [{ subscription: 'fifo', eventSeq: seq, replayId: 'r-1', attempted }],
+        ];
+        for (const deliveries of cases) {
+          await expect(d.advanceReplay('r-1', 'runner-1', step(deliveries), T0 + 1)).rejects.toThrow(
+            /reserved delivery id|ordered/,
+          );
+        }
+        expect((await d.deliveriesOf(seq)).filter((t) => t.replayId === 'r-1')).toEqual([]);
+        expect(await d.getReplay('r-1')).toEqual(makeReplay('r-1'));
+        // The block is still usable.
+        expect(await d.advanceReplay('r-1', 'runner-1', step([valid]), T0 + 2)).toMatchObject({ enqueued: 1 });
+      },
+    );
 
     s.test('only the owner advances a running replay; a cancelled one takes no step', async (d) => {
       await setup(d, ['a']);

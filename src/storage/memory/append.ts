@@ -5,7 +5,7 @@
  * changes themselves cannot fail, so a call is stored entirely or not at all.
  */
 import type { AppendOutcome, AppendRequest, NewDelivery, NewEvent } from '../driver.js';
-import { dedupeKey, type DedupeEntry, type MemoryStore } from './store.js';
+import { dedupeKey, frozenCopy, type DedupeEntry, type MemoryStore } from './store.js';
 
 /** Throws unless every bus and listed subscription of the call exists (subscriptions on that bus). */
 function validateAppend(store: MemoryStore, requests: readonly AppendRequest[]): void {
@@ -76,8 +76,12 @@ export function append(store: MemoryStore, requests: readonly AppendRequest[], n
   return requests.map((request) => request.events.map((event) => appendOne(store, request, event, now)));
 }
 
-/** Creates pending deliveries for archived events (a replay's step); rejects, storing nothing, on a bad one. */
+/**
+ * Creates deliveries for archived events (a replay's step): pending, or settled by the attempt the
+ * engine made; rejects, storing nothing, on a bad one.
+ */
 export function enqueue(store: MemoryStore, deliveries: readonly NewDelivery[], now: number): number {
+  const ids = new Set<number>();
   deliveries.forEach((d, i) => {
     const sub = store.subscriptions.get(d.subscription);
     const event = store.events.get(d.eventSeq);
@@ -93,16 +97,39 @@ export function enqueue(store: MemoryStore, deliveries: readonly NewDelivery[], 
           `got event on \`${event.bus}\` and subscription on \`${sub.bus}\``,
       );
     }
+    if (d.id !== undefined) {
+      const why = ids.has(d.id) ? 'another delivery has it' : store.unusableId(d.id);
+      if (why !== null)
+        throw new Error(`enqueue: expected deliveries[${i}].id to be a reserved delivery id, got ${d.id}: ${why}`);
+      ids.add(d.id);
+    }
+    if ((d.id !== undefined || d.attempted !== undefined) && sub.delivery.ordered) {
+      throw new Error(
+        `enqueue: expected deliveries[${i}] to have no id or attempt: subscription \`${sub.name}\` is ordered`,
+      );
+    }
   });
   for (const d of deliveries) {
-    store.insertDelivery({
-      subscription: d.subscription,
-      eventSeq: d.eventSeq,
-      enqueuedAt: now,
-      availableAt: now,
-      replayId: d.replayId,
-      redriveOf: null,
-    });
+    const row = store.insertDelivery(
+      {
+        subscription: d.subscription,
+        eventSeq: d.eventSeq,
+        enqueuedAt: now,
+        availableAt: d.attempted?.completion.kind === 'retry' ? d.attempted.completion.availableAt : now,
+        replayId: d.replayId,
+        redriveOf: null,
+      },
+      d.id,
+    );
+    if (d.attempted === undefined) continue;
+    const { attempt, completion } = d.attempted;
+    row.claims = 1;
+    row.attempts.push(frozenCopy(attempt));
+    if (completion.kind === 'ack') store.setState(row, 'delivered');
+    if (completion.kind === 'dead') {
+      store.setState(row, 'dead');
+      row.dead = { reason: completion.reason, at: now };
+    }
   }
   return deliveries.length;
 }

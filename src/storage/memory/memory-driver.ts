@@ -23,6 +23,7 @@ import type {
   SubscriptionRecord,
   SubscriptionStats,
 } from '../driver.js';
+import { checkReserveCount } from '../driver.js';
 import * as archive from './archive.js';
 import { append, enqueue } from './append.js';
 import * as dead from './dead-letters.js';
@@ -200,6 +201,13 @@ export class MemoryDriver implements StorageDriver {
 
   deliveredSeqs(subscription: string, seqs: readonly number[]): Promise<Set<number>> {
     return this.run((store) => archive.deliveredSeqs(store, subscription, seqs));
+  }
+
+  reserveDeliveryIds(count: number): Promise<number> {
+    return this.run((store) => {
+      checkReserveCount(count);
+      return store.reserveDeliveryIds(count);
+    });
   }
 
   putReplay(replay: ReplayRecord): Promise<void> {

@@ -144,10 +144,23 @@ export class MemoryStore {
     unbucket(this.eventsByBus, event.bus, seq);
   }
 
-  /** Creates a pending delivery under the next id. */
-  insertDelivery(fields: NewDeliveryRow): DeliveryRow {
+  /** Reserves `count` delivery ids (see `StorageDriver.reserveDeliveryIds`); returns the first. */
+  reserveDeliveryIds(count: number): number {
+    const first = this.lastDeliveryId + 1;
+    this.lastDeliveryId += count;
+    return first;
+  }
+
+  /** Why `id` cannot be given to a new delivery (not reserved yet, or taken), or null when it can. */
+  unusableId(id: number): string | null {
+    if (!Number.isSafeInteger(id) || id < 1 || id > this.lastDeliveryId) return 'it was not reserved';
+    return this.deliveries.has(id) ? 'another delivery has it' : null;
+  }
+
+  /** Creates a pending delivery under the next id, or under `id` (reserved, checked with {@link unusableId}). */
+  insertDelivery(fields: NewDeliveryRow, id?: number): DeliveryRow {
     const row: DeliveryRow = {
-      id: ++this.lastDeliveryId,
+      id: id ?? ++this.lastDeliveryId,
       ...fields,
       state: 'pending',
       lease: null,

@@ -2,7 +2,7 @@
  * Buses, subscriptions and replays on PostgreSQL. Deleting a bus or a subscription also removes what
  * belongs to it; a replay's steps create deliveries under the writers' lock.
  */
-import type { BusRecord, NewDelivery, ReplayRecord, ReplayStep, SubscriptionRecord } from '../driver.js';
+import type { AttemptRecord, BusRecord, NewDelivery, ReplayRecord, ReplayStep, SubscriptionRecord } from '../driver.js';
 import {
   code,
   type CountersRow,
@@ -15,7 +15,7 @@ import {
 } from '../rows.js';
 import { checkCatalog } from './append.js';
 import { materialise } from './cursors.js';
-import { ACTIVE, insertDeliveries, rows, type Sql } from './sql.js';
+import { ACTIVE, insertAttempts, insertDeliveries, rows, type Sql } from './sql.js';
 
 export async function putBus(sql: Sql, bus: BusRecord): Promise<void> {
   await sql.query({
@@ -252,7 +252,11 @@ export async function acquireReplay(
   return row === undefined ? null : toReplayRecord(row);
 }
 
-/** Creates a step's deliveries after checking each names an archived event and a subscription of its bus. */
+/**
+ * Creates a step's deliveries after checking each names an archived event and a subscription of its
+ * bus. Those without an id or attempt get new ids from `firstId`; the others are stored under their
+ * reserved id, settled by the engine's attempt (see `NewDelivery`).
+ */
 async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: number, now: number): Promise<void> {
   const events = await rows<{ seq: number; bus: string; partition_key: string | null }>(
     sql,
@@ -266,10 +270,11 @@ async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: nu
     if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${d.eventSeq}`);
     return { subscription: d.subscription, bus: event.bus };
   });
-  await checkCatalog(sql, new Set(), pairs);
+  const targets = await checkCatalog(sql, new Set(), pairs);
+  const plain = deliveries.filter((d) => d.id === undefined && d.attempted === undefined);
   await insertDeliveries(
     sql,
-    deliveries.map((d) => ({
+    plain.map((d) => ({
       subscription: d.subscription,
       seq: d.eventSeq,
       key: bySeq.get(d.eventSeq)!.partition_key,
@@ -279,6 +284,67 @@ async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: nu
     firstId,
     now,
   );
+  if (plain.length === deliveries.length) return;
+  const ids = new Set<number>();
+  const columns: unknown[][] = [[], [], [], [], [], [], [], [], [], [], []];
+  const attempts: Array<{ deliveryId: number; attempt: AttemptRecord }> = [];
+  let next = firstId + plain.length;
+  deliveries.forEach((d, i) => {
+    if (d.id === undefined && d.attempted === undefined) return;
+    // Only subscriptions read by cursor (unordered) have a sid here.
+    if (targets.get(d.subscription)!.sid === null) {
+      throw new Error(
+        `Expected deliveries[${i}] to have no id or attempt: subscription ${code(d.subscription)} is ordered`,
+      );
+    }
+    const id = d.id ?? next++;
+    if (d.id !== undefined && (!Number.isSafeInteger(d.id) || d.id < 1 || d.id >= firstId || ids.has(d.id))) {
+      const why = ids.has(d.id) ? 'another delivery has it' : 'it was not reserved';
+      throw new Error(`Expected deliveries[${i}].id to be a reserved delivery id, got ${d.id}: ${why}`);
+    }
+    ids.add(id);
+    const completion = d.attempted?.completion;
+    const retryAt = completion === undefined ? now : completion.kind === 'retry' ? completion.availableAt : null;
+    [
+      id,
+      d.subscription,
+      d.eventSeq,
+      completion === undefined || completion.kind === 'retry'
+        ? 'pending'
+        : completion.kind === 'ack'
+          ? 'delivered'
+          : 'dead',
+      completion === undefined ? 0 : 1,
+      retryAt ?? now,
+      retryAt,
+      d.replayId,
+      bySeq.get(d.eventSeq)!.partition_key,
+      completion?.kind === 'dead' ? completion.reason : null,
+      completion?.kind === 'dead' ? now : null,
+    ].forEach((value, c) => columns[c]!.push(value));
+    if (d.attempted !== undefined) attempts.push({ deliveryId: id, attempt: d.attempted.attempt });
+  });
+  try {
+    await sql.query({
+      name: 'insert_attempted_deliveries',
+      text: `WITH inserted AS (
+           INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
+             enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at)
+           SELECT id, subscription, seq, state, 1, attempts, available_at, due_at, $12, replay_id, NULL, key, reason, dead_at
+           FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::bigint[],
+             $8::text[], $9::text[], $10::text[], $11::bigint[])
+             AS n(id, subscription, seq, state, attempts, available_at, due_at, replay_id, key, reason, dead_at)
+         )
+         UPDATE counters SET next_delivery_id = greatest(next_delivery_id, $13) WHERE id = 1`,
+      values: [...columns, now, next],
+    });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== '23505') throw error;
+    throw new Error('Expected every delivery id to be a reserved delivery id: another delivery has one of them', {
+      cause: error,
+    });
+  }
+  await insertAttempts(sql, attempts);
 }
 
 /** One replay step (see `StorageDriver.advanceReplay`), under the writers' lock, whose `counters` the caller read. */

@@ -26,6 +26,7 @@ import type {
   SubscriptionRecord,
   SubscriptionStats,
 } from '../driver.js';
+import { checkReserveCount } from '../driver.js';
 import * as archive from './archive.js';
 import { append } from './append.js';
 import * as catalog from './catalog.js';
@@ -408,6 +409,19 @@ export class PostgresDriver implements StorageDriver {
   }
   deliveredSeqs(subscription: string, seqs: readonly number[]): Promise<Set<number>> {
     return this.#run((sql) => archive.deliveredSeqs(sql, subscription, seqs));
+  }
+
+  /** Under the writers' lock, like every write that hands out delivery ids. */
+  async reserveDeliveryIds(count: number): Promise<number> {
+    checkReserveCount(count);
+    return this.#locked(async (sql, counters) => {
+      await sql.query({
+        name: 'reserve_delivery_ids',
+        text: 'UPDATE counters SET next_delivery_id = $1 WHERE id = 1',
+        values: [counters.next_delivery_id + count],
+      });
+      return counters.next_delivery_id;
+    });
   }
 
   putReplay(replay: ReplayRecord): Promise<void> {

@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
 import type { AppendOutcome, AppendRequest, NewDelivery } from '../driver.js';
 import { code } from '../rows.js';
 import { subsText } from './cursors.js';
-import { insertDelivery, type SharedStatements } from './statements.js';
+import { insertAttempt, insertDelivery, type SharedStatements } from './statements.js';
 
 type EventInsert = [
   seq: number,
@@ -195,26 +195,93 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     return results;
   });
 
+  // A delivery the engine already attempted (see `NewDelivery.attempted`); only unordered
+  // subscriptions get one, so it heads its partition (heads only matter once a subscription is ordered,
+  // and becoming ordered recomputes them).
+  const insertAttempted = db.prepare<
+    [
+      id: number,
+      subscription: string,
+      seq: number,
+      state: string,
+      availableAt: number,
+      dueAt: number | null,
+      enqueuedAt: number,
+      replayId: string | null,
+      key: string | null,
+      deadReason: string | null,
+      deadAt: number | null,
+    ]
+  >(
+    `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
+       enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at)
+     VALUES (?, ?, ?, ?, 1, 1, ?, ?, ?, ?, NULL, ?, ?, ?)`,
+  );
+
+  /** Stores one delivery of a replay step (see `NewDelivery`) under `id`. */
+  function enqueueOne(item: NewDelivery, id: number, key: string | null, now: number): void {
+    const { attempted } = item;
+    if (attempted === undefined) {
+      insertDelivery(shared, id, item.subscription, item.eventSeq, now, key, item.replayId, null);
+      return;
+    }
+    const { completion } = attempted;
+    const retryAt = completion.kind === 'retry' ? completion.availableAt : null;
+    insertAttempted.run(
+      id,
+      item.subscription,
+      item.eventSeq,
+      completion.kind === 'ack' ? 'delivered' : completion.kind === 'dead' ? 'dead' : 'pending',
+      retryAt ?? now,
+      retryAt,
+      now,
+      item.replayId,
+      key,
+      completion.kind === 'dead' ? completion.reason : null,
+      completion.kind === 'dead' ? now : null,
+    );
+    insertAttempt(shared, id, attempted.attempt);
+  }
+
   const enqueue = db.transaction((deliveries: readonly NewDelivery[], now: number): number => {
     let deliveryId = shared.counters.get()!.next_delivery_id;
+    const reservedBelow = deliveryId;
     const check = catalogCheck();
-    for (const item of deliveries) {
+    deliveries.forEach((item, i) => {
       const event = eventOf.get(item.eventSeq);
       if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${item.eventSeq}`);
-      check.subscription(item.subscription, event.bus);
-      insertDelivery(
-        shared,
-        deliveryId++,
-        item.subscription,
-        item.eventSeq,
-        now,
-        event.partition_key,
-        item.replayId,
-        null,
-      );
-    }
+      const target = check.subscription(item.subscription, event.bus);
+      if ((item.id !== undefined || item.attempted !== undefined) && target.by_cursor === 0) {
+        throw new Error(
+          `Expected deliveries[${i}] to have no id or attempt: subscription ${code(item.subscription)} is ordered`,
+        );
+      }
+      if (item.id === undefined) {
+        enqueueOne(item, deliveryId++, event.partition_key, now);
+        return;
+      }
+      if (!Number.isSafeInteger(item.id) || item.id < 1 || item.id >= reservedBelow) {
+        throw new Error(
+          `Expected deliveries[${i}].id to be a reserved delivery id, got ${item.id}: it was not reserved`,
+        );
+      }
+      try {
+        enqueueOne(item, item.id, event.partition_key, now);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
+        throw new Error(
+          `Expected deliveries[${i}].id to be a reserved delivery id, got ${item.id}: another delivery has it`,
+        );
+      }
+    });
     shared.setNextDeliveryId.run(deliveryId);
     return deliveries.length;
+  });
+
+  const reserve = db.transaction((count: number): number => {
+    const first = shared.counters.get()!.next_delivery_id;
+    shared.setNextDeliveryId.run(first + count);
+    return first;
   });
 
   return {
@@ -222,5 +289,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       requests.length === 0 ? [] : append.immediate(requests, now),
     enqueue: (deliveries: readonly NewDelivery[], now: number) =>
       deliveries.length === 0 ? 0 : enqueue.immediate(deliveries, now),
+    /** See `StorageDriver.reserveDeliveryIds`. */
+    reserve: (count: number) => reserve.immediate(count),
   };
 }

@@ -26,6 +26,7 @@ import type {
   SubscriptionRecord,
   SubscriptionStats,
 } from '../driver.js';
+import { checkReserveCount } from '../driver.js';
 import { prepareAppend } from './append.js';
 import { prepareArchive } from './archive.js';
 import { prepareCatalog } from './catalog.js';
@@ -217,6 +218,13 @@ export class SqliteDriver implements StorageDriver {
 
   deliveredSeqs(subscription: string, seqs: readonly number[]): Promise<Set<number>> {
     return settle(() => this.#run.archive.deliveredSeqs(subscription, seqs));
+  }
+
+  reserveDeliveryIds(count: number): Promise<number> {
+    return settle(() => {
+      checkReserveCount(count);
+      return this.#run.append.reserve(count);
+    });
   }
 
   putReplay(replay: ReplayRecord): Promise<void> {
