@@ -148,6 +148,8 @@ export class Dispatcher {
   private poller: TimerHandle | undefined;
   private readonly running = new Set<Promise<void>>();
   private readonly aborts = new Set<LazyAbort>();
+  /** Outcome callbacks of early attempts in flight: given up (null) if their handler outlives stop(). */
+  private readonly earlyRunning = new Set<(outcome: EarlyAttempt) => void>();
 
   constructor(
     private readonly deps: DispatcherDeps,
@@ -243,6 +245,8 @@ export class Dispatcher {
     // Past the grace period, handlers that ignore their aborted signal are left behind rather than
     // hanging shutdown; their deliveries come back when the leases expire.
     await Promise.race([Promise.allSettled([...this.running]), grace]);
+    // Their replay stores them owed, as if never attempted, rather than waiting for them.
+    for (const early of this.earlyRunning) early(null);
   }
 
   private limits(sub: SubscriptionRecord): { concurrency: number; leaseMs: number } {
@@ -311,12 +315,14 @@ export class Dispatcher {
   /** Runs an attempt in a slot; `early` takes the outcome of a delivery not stored yet (see attemptNow). */
   private launch(d: ClaimedDelivery, early?: (outcome: EarlyAttempt) => void): void {
     this.inFlight++;
+    if (early !== undefined) this.earlyRunning.add(early);
     const run = this.attempt(d, early)
       .catch((err: unknown) => {
         early?.(null);
         this.deps.onError(err);
       })
       .finally(() => {
+        if (early !== undefined) this.earlyRunning.delete(early);
         this.inFlight--;
         this.running.delete(run);
         this.wake();

@@ -734,6 +734,24 @@ describe.each(STORAGES)('on %s', (name) => {
       await until(async () => (await bus.stats('audit')).backlog === 0);
     });
 
+    it('closes without waiting for a replayed page whose handler hangs past the shutdown grace', async () => {
+      const b = await open({ shutdownGraceMs: 20 });
+      await b.putBus('orders');
+      await b.putSubscription('audit', { bus: 'orders', pattern: { source: ['/shop'] } });
+      await b.publish('orders', event('order.placed'));
+      let replayed = 0;
+      b.consume('audit', (_e, ctx) => {
+        if (ctx.replayId === null) return;
+        replayed++;
+        // Ignores its signal, and the manual clock never times it out.
+        return new Promise(() => undefined);
+      });
+      await until(async () => (await b.stats('audit')).backlog === 0);
+      await b.replays.start({ bus: 'orders', from: T0, subscriptions: ['audit'] });
+      await until(() => replayed === 1);
+      await b.close();
+    });
+
     it('stores replayed deliveries pending, unattempted, for a paused subscription or an ordered one', async () => {
       await bus.putSubscription('fifo', { bus: 'orders', pattern: { source: ['/shop'] }, delivery: { ordered: true } });
       const seen: Array<[string, number]> = [];
