@@ -734,6 +734,27 @@ describe.each(STORAGES)('on %s', (name) => {
       await until(async () => (await bus.stats('audit')).backlog === 0);
     });
 
+    it('renews its lease on the replay while a page of early attempts runs longer than the lease', async () => {
+      const release: Array<() => void> = [];
+      bus.consume('audit', (_e, ctx) =>
+        ctx.replayId === null ? undefined : new Promise<void>((resolve) => release.push(resolve)),
+      );
+      await until(async () => (await bus.stats('audit')).backlog === 0);
+      const started = clock.now();
+      const replay = await bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['audit'] });
+      // The whole page is handed to the consumer at once (its concurrency allows ten).
+      await until(() => release.length === 10);
+      await clock.advance(25_000);
+      // Renewed at 10 s and 20 s: another instance must not take a replay whose runner is alive.
+      expect((await bus.replays.get(replay.id)).leaseUntil).toBeGreaterThanOrEqual(started + 20_000 + 30_000);
+      for (;;) {
+        for (const resolve of release.splice(0)) resolve();
+        if ((await bus.replays.get(replay.id)).state !== 'running') break;
+        await clock.advance(0);
+      }
+      expect(await bus.replays.wait(replay.id)).toMatchObject({ state: 'completed', enqueued: 10 });
+    });
+
     it('closes without waiting for a replayed page whose handler hangs past the shutdown grace', async () => {
       const b = await open({ shutdownGraceMs: 20 });
       await b.putBus('orders');

@@ -10,6 +10,7 @@
 import { BusError, describeValue } from '../errors.js';
 import { uuidv7 } from '../uuid.js';
 import { PatternIndex, validatePattern } from '../../patterns/index.js';
+import type { TimerHandle } from '../clock.js';
 import type {
   ClaimedDelivery,
   NewDelivery,
@@ -288,7 +289,7 @@ export class Replays {
           deliveries.push({ subscription, eventSeq: event.seq, replayId: record.id });
       }
       if (record.skipDelivered && deliveries.length > 0) deliveries = await this.withoutDelivered(deliveries);
-      deliveries = await this.attemptEarly(deliveries, page, current);
+      deliveries = await this.holding(record.id, () => this.attemptEarly(deliveries, page, current));
       const stepped = await step({
         deliveries,
         cursor: page[page.length - 1]!.seq,
@@ -374,6 +375,34 @@ export class Replays {
       const attempted = outcomes.get(reserved) ?? null;
       return attempted === null ? { ...d, id: reserved } : { ...d, id: reserved, attempted };
     });
+  }
+
+  /**
+   * Runs `work` while renewing this instance's lease on the replay every third of its length: a page of
+   * early attempts lasts as long as its handlers take, which may be longer than the lease, and another
+   * instance must not take over a replay whose runner is alive.
+   */
+  private async holding<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const { clock, driver } = this.hooks;
+    let timer: TimerHandle | undefined;
+    const arm = (): void => {
+      timer = clock.setTimer(() => {
+        const now = clock.now();
+        driver
+          .acquireReplay(id, this.owner, now + REPLAY_LEASE_MS, now)
+          .catch((err: unknown) => this.hooks.onError(err))
+          .finally(() => {
+            if (timer !== undefined) arm();
+          });
+      }, REPLAY_LEASE_MS / 3);
+    };
+    arm();
+    try {
+      return await work();
+    } finally {
+      if (timer !== undefined) clock.clearTimer(timer);
+      timer = undefined;
+    }
   }
 
   private async withoutDelivered(deliveries: NewDelivery[]): Promise<NewDelivery[]> {
