@@ -12,24 +12,25 @@ export interface Target {
   readonly sid: number | null;
 }
 
-/**
- * Checks bus and subscription names against the catalog, in one query per call; returns the
- * subscriptions found.
- */
-export async function checkCatalog(
-  sql: Sql,
+/** A catalog row as {@link CATALOG_ROWS} reads it. */
+interface CatalogRow {
+  kind: string;
+  name: string;
+  bus: string | null;
+  sid: number | null;
+}
+
+/** The buses (`$1`) and subscriptions (`$2`) named, as {@link CatalogRow}s. */
+const CATALOG_ROWS = `SELECT 'bus' AS kind, name, NULL AS bus, NULL::bigint AS sid FROM buses WHERE name = ANY($1::text[])
+  UNION ALL SELECT 'subscription', name, bus, CASE WHEN by_cursor THEN sid END FROM subscriptions
+    WHERE name = ANY($2::text[])`;
+
+/** Throws unless every bus and subscription (on its bus) was found; returns the subscriptions. */
+function verifyCatalog(
+  found: readonly CatalogRow[],
   buses: ReadonlySet<string>,
   pairs: ReadonlyArray<{ readonly subscription: string; readonly bus: string }>,
-): Promise<Map<string, Target>> {
-  const names = [...new Set(pairs.map((p) => p.subscription))];
-  const found = await rows<{ kind: string; name: string; bus: string | null; sid: number | null }>(
-    sql,
-    'check_catalog',
-    `SELECT 'bus' AS kind, name, NULL AS bus, NULL::bigint AS sid FROM buses WHERE name = ANY($1::text[])
-     UNION ALL SELECT 'subscription', name, bus, CASE WHEN by_cursor THEN sid END FROM subscriptions
-       WHERE name = ANY($2::text[])`,
-    [[...buses], names],
-  );
+): Map<string, Target> {
   const knownBuses = new Set(found.filter((r) => r.kind === 'bus').map((r) => r.name));
   for (const bus of buses) {
     if (!knownBuses.has(bus)) throw new Error(`Expected an existing bus, got unknown bus ${code(bus)}`);
@@ -49,6 +50,20 @@ export async function checkCatalog(
   return targets;
 }
 
+/**
+ * Checks bus and subscription names against the catalog, in one query per call; returns the
+ * subscriptions found.
+ */
+export async function checkCatalog(
+  sql: Sql,
+  buses: ReadonlySet<string>,
+  pairs: ReadonlyArray<{ readonly subscription: string; readonly bus: string }>,
+): Promise<Map<string, Target>> {
+  const names = [...new Set(pairs.map((p) => p.subscription))];
+  const found = await rows<CatalogRow>(sql, 'check_catalog', CATALOG_ROWS, [[...buses], names]);
+  return verifyCatalog(found, buses, pairs);
+}
+
 /** What dedupe knows of a bus + source + id: its newest archived event, and a purged acceptance. */
 interface Acceptance {
   readonly seq: number | null;
@@ -60,44 +75,54 @@ interface Acceptance {
 const keyOf = (bus: string, source: string, id: string): string => `${bus}\u0000${source}\u0000${id}`;
 
 /**
- * What dedupe knows of each bus + source + id in `keys` (three parallel arrays) that was accepted
- * before, by {@link keyOf}. Dedupe reads the archive (see ../sqlite/schema.ts): the newest event of the
- * key is its latest acceptance, and a purged one may have left its acceptance behind. No keys, no
- * round trip.
+ * Checks the catalog (see {@link checkCatalog}) and reads what dedupe knows of each bus + source + id in
+ * `keys` (three parallel arrays) that was accepted before, by {@link keyOf}, in one round trip. Dedupe
+ * reads the archive (see ../sqlite/schema.ts): the newest event of the key is its latest acceptance,
+ * and a purged one may have left its acceptance behind.
  */
-async function latestAcceptances(sql: Sql, keys: string[][]): Promise<Map<string, Acceptance>> {
-  const accepted = new Map<string, Acceptance>();
-  if (keys[0]!.length === 0) return accepted;
-  const earlier = await rows<{
-    bus: string;
-    source: string;
-    id: string;
-    seq: number | null;
-    at: number | null;
-    purged_at: number | null;
-  }>(
+async function catalogAndAcceptances(
+  sql: Sql,
+  buses: ReadonlySet<string>,
+  pairs: ReadonlyArray<{ readonly subscription: string; readonly bus: string }>,
+  keys: string[][],
+): Promise<{ targets: Map<string, Target>; accepted: Map<string, Acceptance> }> {
+  const names = [...new Set(pairs.map((p) => p.subscription))];
+  const found = await rows<
+    CatalogRow & {
+      source: string | null;
+      id: string | null;
+      seq: number | null;
+      at: number | null;
+      purged_at: number | null;
+    }
+  >(
     sql,
-    'latest_acceptances',
-    `SELECT k.bus, k.source, k.id, l.seq, l.published_at AS at, p.accepted_at AS purged_at
-     FROM (SELECT DISTINCT bus, source, id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(bus, source, id)) k
+    'catalog_and_acceptances',
+    `SELECT c.*, NULL AS source, NULL AS id, NULL::bigint AS seq, NULL::bigint AS at, NULL::bigint AS purged_at
+     FROM (${CATALOG_ROWS}) c
+     UNION ALL
+     SELECT 'accepted', NULL, k.bus, NULL, k.source, k.id, l.seq, l.published_at, p.accepted_at
+     FROM (SELECT DISTINCT bus, source, id FROM unnest($3::text[], $4::text[], $5::text[]) AS k(bus, source, id)) k
      LEFT JOIN LATERAL (SELECT e.seq, e.published_at FROM events e
        WHERE e.bus = k.bus AND e.id = k.id AND e.source = k.source ORDER BY e.seq DESC LIMIT 1) l ON true
      LEFT JOIN purged_acceptances p ON p.bus = k.bus AND p.source = k.source AND p.id = k.id
      WHERE l.seq IS NOT NULL OR p.accepted_at IS NOT NULL`,
-    keys,
+    [[...buses], names, ...keys],
   );
-  for (const row of earlier) {
-    accepted.set(keyOf(row.bus, row.source, row.id), { seq: row.seq, at: row.at, purgedAt: row.purged_at });
+  const accepted = new Map<string, Acceptance>();
+  for (const row of found) {
+    if (row.kind !== 'accepted') continue;
+    accepted.set(keyOf(row.bus!, row.source!, row.id!), { seq: row.seq, at: row.at, purgedAt: row.purged_at });
   }
-  return accepted;
+  return { targets: verifyCatalog(found, buses, pairs), accepted };
 }
 
 /**
  * Appends the requests (see `StorageDriver.append`) under the writers' lock, whose `counters` the
  * caller read. `wake.payload` makes the notification (sent on `wake.channel` at commit) from the
- * subscriptions that got deliveries and the `seq` range stored per bus. Four round trips at most:
- * catalog, dedupe, partition heads (only for events with a partition key), and one statement that
- * writes everything.
+ * subscriptions that got deliveries and the `seq` range stored per bus. Three round trips at most:
+ * the catalog with dedupe, partition heads (only for events with a partition key), and one statement
+ * that writes everything.
  */
 export async function append(
   sql: Sql,
@@ -122,9 +147,7 @@ export async function append(
       keys[2]!.push(event.id);
     }
   }
-  const targets = await checkCatalog(sql, buses, pairs);
-
-  const accepted = await latestAcceptances(sql, keys);
+  const { targets, accepted } = await catalogAndAcceptances(sql, buses, pairs, keys);
   const floor = counters.dedupe_floor;
   const within = (at: number | null, cutoff: number) => at !== null && at > cutoff && at >= floor;
 
