@@ -221,6 +221,11 @@ export class Dispatcher {
     });
   }
 
+  /** Early attempts (see {@link attemptNow}) waiting for a slot, and running: not in storage yet. */
+  get earlyCounts(): { readonly waiting: number; readonly running: number } {
+    return { waiting: this.early.length, running: this.earlyRunning.size };
+  }
+
   /** Gives up the deliveries still waiting for a slot. */
   private dropEarly(): void {
     for (const item of this.early.splice(0)) item.resolve(null);

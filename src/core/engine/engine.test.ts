@@ -742,8 +742,10 @@ describe.each(STORAGES)('on %s', (name) => {
       await until(async () => (await bus.stats('audit')).backlog === 0);
       const started = clock.now();
       const replay = await bus.replays.start({ bus: 'orders', from: T0, subscriptions: ['audit'] });
-      // The whole page is handed to the consumer at once (its concurrency allows ten).
+      // The whole page is handed to the consumer at once (its concurrency allows ten), in flight before
+      // it is stored.
       await until(() => release.length === 10);
+      expect(await bus.stats('audit')).toMatchObject({ backlog: 0, inFlight: 10 });
       await clock.advance(25_000);
       // Renewed at 10 s and 20 s: another instance must not take a replay whose runner is alive.
       expect((await bus.replays.get(replay.id)).leaseUntil).toBeGreaterThanOrEqual(started + 20_000 + 30_000);

@@ -351,7 +351,11 @@ export class Engine {
   /** Backlog, in-flight and dead-letter counts. */
   async stats(name: string): Promise<SubscriptionStats> {
     this.requireSubscription(name);
-    return this.storage(() => this.driver.subscriptionStats(name));
+    const stored = await this.storage(() => this.driver.subscriptionStats(name));
+    // A replay's page that this process's consumer is attempting is not stored yet.
+    const early = this.consumers.get(name)?.earlyCounts;
+    if (early === undefined || early.waiting + early.running === 0) return stored;
+    return { ...stored, backlog: stored.backlog + early.waiting, inFlight: stored.inFlight + early.running };
   }
 
   /** Deletes a subscription with its queue and dead letters. */
