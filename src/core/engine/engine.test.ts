@@ -757,6 +757,28 @@ describe.each(STORAGES)('on %s', (name) => {
       expect(await bus.replays.wait(replay.id)).toMatchObject({ state: 'completed', enqueued: 10 });
     });
 
+    it('pages a replay by the size of its events, so that a page of large events stays about 8 MiB', async () => {
+      await bus.putSubscription('large', { bus: 'orders', pattern: { type: ['order.large'] } });
+      const from = clock.now();
+      const blob = 'x'.repeat(200_000);
+      for (let i = 0; i < 7; i++) {
+        await bus.publish(
+          'orders',
+          Array.from({ length: 10 }, () => event('order.large', { blob })),
+        );
+      }
+      const steps: number[] = [];
+      const advance = bus.driver.advanceReplay.bind(bus.driver);
+      bus.driver.advanceReplay = (id, owner, step, now) => {
+        steps.push(step.deliveries.length);
+        return advance(id, owner, step, now);
+      };
+      const replay = await bus.replays.start({ bus: 'orders', from, subscriptions: ['large'] });
+      expect(await bus.replays.wait(replay.id)).toMatchObject({ state: 'completed', scanned: 70, enqueued: 70 });
+      // A first page of 20 events, then as many of ~200 kB as fit in 8 MiB, then the rest (and the end).
+      expect(steps).toEqual([20, 41, 9, 0]);
+    });
+
     it('closes without waiting for a replayed page whose handler hangs past the shutdown grace', async () => {
       const b = await open({ shutdownGraceMs: 20 });
       await b.putBus('orders');

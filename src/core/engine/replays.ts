@@ -44,7 +44,14 @@ interface EarlyConsumer {
   attemptNow(deliveries: readonly ClaimedDelivery[]): Promise<EarlyAttempt[]>;
 }
 
+/**
+ * Events per page at most. A page is held in memory whole (and, for an in-process consumer, attempted
+ * whole), so its length also follows the size of the events: the first page has {@link FIRST_PAGE},
+ * and each next one as many as the last page's average size puts in {@link PAGE_BYTES}.
+ */
 const PAGE = 2_000;
+const FIRST_PAGE = 20;
+const PAGE_BYTES = 8 * 1024 * 1024;
 /** How long a replay stays with its runner without progress before another instance may take it. */
 export const REPLAY_LEASE_MS = 30_000;
 
@@ -240,7 +247,8 @@ export class Replays {
     const initial = progress.record;
     const filter = new PatternIndex();
     if (initial.pattern !== null) filter.add('filter', initial.pattern);
-    const limit = initial.ratePerSec === null ? PAGE : Math.max(1, Math.min(PAGE, Math.floor(initial.ratePerSec)));
+    const most = initial.ratePerSec === null ? PAGE : Math.max(1, Math.min(PAGE, Math.floor(initial.ratePerSec)));
+    let limit = Math.min(most, FIRST_PAGE);
     /** Stores one step; false when the replay is no longer this instance's to run (cancelled, taken over). */
     const step = async (s: Omit<ReplayStep, 'leaseUntil'>, leaseUntil?: number): Promise<boolean> => {
       const now = clock.now();
@@ -274,6 +282,8 @@ export class Replays {
         await step({ deliveries: [], cursor: record.cursor, scanned: record.scanned, state: 'completed', error: null });
         return;
       }
+      const bytes = page.reduce((sum, event) => sum + event.size, 0);
+      limit = Math.max(1, Math.min(most, Math.floor((PAGE_BYTES * page.length) / Math.max(1, bytes))));
       // Patterns as they are now: a subscription changed since the event was published gets what it asks for today.
       const targets = new PatternIndex();
       const current = new Map<string, SubscriptionRecord>();
