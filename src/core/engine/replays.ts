@@ -343,24 +343,23 @@ export class Replays {
     page: readonly StoredEvent[],
     subscriptions: ReadonlyMap<string, SubscriptionRecord>,
   ): Promise<NewDelivery[]> {
-    const early = new Map<string, EarlyConsumer>();
+    // Per subscription with a consumer here: its deliveries of the page, and where each is in `deliveries`.
+    const groups = new Map<string, { consumer: EarlyConsumer; handed: ClaimedDelivery[]; at: number[] }>();
     for (const [name, sub] of subscriptions) {
       const consumer = sub.paused || sub.delivery.ordered ? undefined : this.hooks.consumer(name);
-      if (consumer !== undefined) early.set(name, consumer);
+      if (consumer !== undefined) groups.set(name, { consumer, handed: [], at: [] });
     }
-    const count = early.size === 0 ? 0 : deliveries.filter((d) => early.has(d.subscription)).length;
+    const count = groups.size === 0 ? 0 : deliveries.filter((d) => groups.has(d.subscription)).length;
     if (count === 0) return deliveries;
     const { driver, clock } = this.hooks;
     let id = await driver.reserveDeliveryIds(count);
     const now = clock.now();
     const bySeq = new Map(page.map((event) => [event.seq, event]));
-    const handed = new Map<string, ClaimedDelivery[]>();
-    const ids = new Map<NewDelivery, number>();
-    for (const d of deliveries) {
-      const list = early.has(d.subscription) ? (handed.get(d.subscription) ?? []) : undefined;
-      if (list === undefined) continue;
-      ids.set(d, id);
-      list.push({
+    deliveries.forEach((d, i) => {
+      const group = groups.get(d.subscription);
+      if (group === undefined) return;
+      group.at.push(i);
+      group.handed.push({
         deliveryId: id++,
         subscription: d.subscription,
         leaseToken: '',
@@ -370,21 +369,22 @@ export class Replays {
         redriveOf: null,
         event: bySeq.get(d.eventSeq)!,
       });
-      handed.set(d.subscription, list);
-    }
-    const outcomes = new Map<number, EarlyAttempt>();
+    });
+    const stored = deliveries.slice();
     await Promise.all(
-      [...handed].map(async ([name, list]) => {
-        const results = await early.get(name)!.attemptNow(list);
-        list.forEach((c, i) => outcomes.set(c.deliveryId, results[i] ?? null));
+      [...groups.values()].map(async ({ consumer, handed, at }) => {
+        const outcomes = await consumer.attemptNow(handed);
+        handed.forEach((c, k) => {
+          const { subscription, eventSeq, replayId } = deliveries[at[k]!]!;
+          const attempted = outcomes[k] ?? null;
+          stored[at[k]!] =
+            attempted === null
+              ? { subscription, eventSeq, replayId, id: c.deliveryId }
+              : { subscription, eventSeq, replayId, id: c.deliveryId, attempted };
+        });
       }),
     );
-    return deliveries.map((d) => {
-      const reserved = ids.get(d);
-      if (reserved === undefined) return d;
-      const attempted = outcomes.get(reserved) ?? null;
-      return attempted === null ? { ...d, id: reserved } : { ...d, id: reserved, attempted };
-    });
+    return stored;
   }
 
   /**
