@@ -6,6 +6,7 @@
 import type {
   AttemptOutcome,
   AttemptRecord,
+  Completion,
   BusRecord,
   DeadLetter,
   DeadReason,
@@ -123,10 +124,27 @@ export function groupAttempts(rows: readonly AttemptRow[]): Map<number, AttemptR
   return byDelivery;
 }
 
+/**
+ * Whether an attempt is kept on its delivery's row (`first_started_at`, `first_duration_ms`,
+ * `first_http_status`) instead of in a row of `attempts`: a first attempt that succeeded, which says
+ * nothing more than when it started, how long it took and its HTTP status. Most deliveries have only
+ * that one, so most settle without writing an attempt row.
+ */
+export function isInlineAttempt(completion: Completion, attempt: AttemptRecord | null): attempt is AttemptRecord {
+  return (
+    completion.kind === 'ack' &&
+    attempt !== null &&
+    attempt.attempt === 1 &&
+    attempt.outcome === 'success' &&
+    attempt.error === null &&
+    attempt.responseBody === null
+  );
+}
+
 /** The `deliveries` columns that describe a delivery to callers (alias `d`), joined with its event. */
 export const DELIVERY_COLUMNS =
   'd.id AS delivery_id, d.subscription, d.state, d.attempt_count, d.enqueued_at, d.available_at, ' +
-  'd.replay_id, d.redrive_of, d.dead_reason, d.dead_at';
+  'd.replay_id, d.redrive_of, d.dead_reason, d.dead_at, d.first_started_at, d.first_duration_ms, d.first_http_status';
 
 /** A row of {@link DELIVERY_COLUMNS}. */
 export interface DeliveryRow {
@@ -140,6 +158,25 @@ export interface DeliveryRow {
   redrive_of: number | null;
   dead_reason: string | null;
   dead_at: number | null;
+  first_started_at: number | null;
+  first_duration_ms: number | null;
+  first_http_status: number | null;
+}
+
+/** The attempts of a delivery row: its inline first attempt (see {@link isInlineAttempt}), or its rows. */
+function attemptsOfRow(row: DeliveryRow, attempts: ReadonlyMap<number, AttemptRecord[]>): AttemptRecord[] {
+  const stored = attempts.get(row.delivery_id) ?? [];
+  if (row.first_started_at === null) return stored;
+  const first: AttemptRecord = {
+    attempt: 1,
+    startedAt: row.first_started_at,
+    durationMs: row.first_duration_ms!,
+    outcome: 'success',
+    error: null,
+    httpStatus: row.first_http_status,
+    responseBody: null,
+  };
+  return [first, ...stored];
 }
 
 /** A dead letter's row: its delivery columns and its event's. */
@@ -151,7 +188,7 @@ export function toDeadLetter(row: DeadLetterRow, attempts: ReadonlyMap<number, A
     deliveryId: row.delivery_id,
     subscription: row.subscription,
     event: toStoredEvent(row),
-    attempts: attempts.get(row.delivery_id) ?? [],
+    attempts: attemptsOfRow(row, attempts),
     reason: asDeadReason(row.dead_reason)!,
     deadAt: row.dead_at!,
     enqueuedAt: row.enqueued_at,
@@ -170,7 +207,7 @@ export function toDeliveryTrace(row: DeliveryRow, attempts: ReadonlyMap<number, 
     replayId: row.replay_id,
     redriveOf: row.redrive_of,
     deadReason: asDeadReason(row.dead_reason),
-    attempts: attempts.get(row.delivery_id) ?? [],
+    attempts: attemptsOfRow(row, attempts),
   };
 }
 

@@ -5,6 +5,7 @@
 import type { AttemptRecord, BusRecord, NewDelivery, ReplayRecord, ReplayStep, SubscriptionRecord } from '../driver.js';
 import {
   code,
+  isInlineAttempt,
   type CountersRow,
   toBusRecord,
   toReplayRecord,
@@ -286,7 +287,7 @@ async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: nu
   );
   if (plain.length === deliveries.length) return;
   const ids = new Set<number>();
-  const columns: unknown[][] = [[], [], [], [], [], [], [], [], [], [], []];
+  const columns: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], [], [], []];
   const attempts: Array<{ deliveryId: number; attempt: AttemptRecord }> = [];
   let next = firstId + plain.length;
   deliveries.forEach((d, i) => {
@@ -305,6 +306,8 @@ async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: nu
     ids.add(id);
     const completion = d.attempted?.completion;
     const retryAt = completion === undefined ? now : completion.kind === 'retry' ? completion.availableAt : null;
+    const inline =
+      completion !== undefined && isInlineAttempt(completion, d.attempted!.attempt) ? d.attempted!.attempt : null;
     [
       id,
       d.subscription,
@@ -321,21 +324,28 @@ async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: nu
       bySeq.get(d.eventSeq)!.partition_key,
       completion?.kind === 'dead' ? completion.reason : null,
       completion?.kind === 'dead' ? now : null,
+      inline?.startedAt ?? null,
+      inline?.durationMs ?? null,
+      inline?.httpStatus ?? null,
     ].forEach((value, c) => columns[c]!.push(value));
-    if (d.attempted !== undefined) attempts.push({ deliveryId: id, attempt: d.attempted.attempt });
+    if (d.attempted !== undefined && inline === null) attempts.push({ deliveryId: id, attempt: d.attempted.attempt });
   });
   try {
     await sql.query({
       name: 'insert_attempted_deliveries',
       text: `WITH inserted AS (
            INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
-             enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at)
-           SELECT id, subscription, seq, state, 1, attempts, available_at, due_at, $12, replay_id, NULL, key, reason, dead_at
+             enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at, first_started_at,
+             first_duration_ms, first_http_status)
+           SELECT id, subscription, seq, state, 1, attempts, available_at, due_at, $15, replay_id, NULL, key, reason,
+             dead_at, first_started_at, first_duration_ms, first_http_status
            FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::integer[], $6::bigint[], $7::bigint[],
-             $8::text[], $9::text[], $10::text[], $11::bigint[])
-             AS n(id, subscription, seq, state, attempts, available_at, due_at, replay_id, key, reason, dead_at)
+             $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::double precision[],
+             $14::integer[])
+             AS n(id, subscription, seq, state, attempts, available_at, due_at, replay_id, key, reason, dead_at,
+               first_started_at, first_duration_ms, first_http_status)
          )
-         UPDATE counters SET next_delivery_id = greatest(next_delivery_id, $13) WHERE id = 1`,
+         UPDATE counters SET next_delivery_id = greatest(next_delivery_id, $16) WHERE id = 1`,
       values: [...columns, now, next],
     });
   } catch (error) {

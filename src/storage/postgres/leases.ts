@@ -5,7 +5,7 @@
  */
 import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
 import { LEASE_EXPIRED_MESSAGE } from '../lease-expired.js';
-import { EVENT_COLUMNS, rawToStoredEvent } from '../rows.js';
+import { EVENT_COLUMNS, isInlineAttempt, rawToStoredEvent } from '../rows.js';
 import { FIRST_UNCLAIMED, UNCLAIMED, materialise } from './cursors.js';
 import { ACTIVE, insertAttempts, lockCounters, rows, type Sql } from './sql.js';
 
@@ -86,16 +86,20 @@ export async function complete(
     if (!first.has(item.deliveryId)) first.set(item.deliveryId, i);
   });
   const chosen = [...first.values()].map((i) => items[i]!);
+  const inline = chosen.map((c) => (isInlineAttempt(c.completion, c.attempt) ? c.attempt : null));
   const settled = await rows<{ id: number; subscription: string; partition_key: string | null; head: number }>(
     sql,
     'settle',
     `WITH i AS (
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-         AS i(id, subscription, token, state, available_at, dead_reason)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+         $8::bigint[], $9::double precision[], $10::integer[])
+         AS i(id, subscription, token, state, available_at, dead_reason, first_started_at, first_duration_ms,
+           first_http_status)
      )
      UPDATE deliveries d SET state = i.state, available_at = coalesce(i.available_at, d.available_at),
        due_at = i.available_at, lease_token = NULL, lease_until = NULL, dead_reason = i.dead_reason,
-       dead_at = CASE WHEN i.state = 'dead' THEN $7::bigint END
+       dead_at = CASE WHEN i.state = 'dead' THEN $7::bigint END, first_started_at = i.first_started_at,
+       first_duration_ms = i.first_duration_ms, first_http_status = i.first_http_status
      FROM i WHERE d.id = i.id AND d.subscription = i.subscription AND d.state = 'leased' AND d.lease_token = i.token
      RETURNING d.id, d.subscription, d.partition_key, d.head`,
     [
@@ -108,14 +112,19 @@ export async function complete(
       chosen.map((c) => (c.completion.kind === 'retry' ? c.completion.availableAt : null)),
       chosen.map((c) => (c.completion.kind === 'dead' ? c.completion.reason : null)),
       now,
+      inline.map((a) => a?.startedAt ?? null),
+      inline.map((a) => a?.durationMs ?? null),
+      inline.map((a) => a?.httpStatus ?? null),
     ],
   );
   const done = new Map(settled.map((row) => [row.id, row]));
   const results = items.map((item, i) => done.has(item.deliveryId) && first.get(item.deliveryId) === i);
   await insertAttempts(
     sql,
-    chosen.flatMap((c) =>
-      c.attempt !== null && done.has(c.deliveryId) ? [{ deliveryId: c.deliveryId, attempt: c.attempt }] : [],
+    chosen.flatMap((c, i) =>
+      c.attempt !== null && inline[i] === null && done.has(c.deliveryId)
+        ? [{ deliveryId: c.deliveryId, attempt: c.attempt }]
+        : [],
     ),
   );
 

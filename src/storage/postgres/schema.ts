@@ -164,6 +164,12 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO cursors SELECT name, (SELECT next_seq - 1 FROM counters), 0 FROM subscriptions;
   UPDATE counters SET next_sid = (SELECT count(*) + 1 FROM subscriptions);
   `,
+  // v3: a first attempt that succeeded is kept on its delivery's row, not in \`attempts\` (see
+  // isInlineAttempt in ../rows.ts).
+  `
+  ALTER TABLE deliveries ADD COLUMN first_started_at bigint, ADD COLUMN first_duration_ms double precision,
+    ADD COLUMN first_http_status integer;
+  `,
 ];
 
 /** The schema version this code writes: the number of {@link MIGRATIONS}. */

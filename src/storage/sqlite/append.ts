@@ -3,7 +3,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { AppendOutcome, AppendRequest, NewDelivery } from '../driver.js';
-import { code } from '../rows.js';
+import { code, isInlineAttempt } from '../rows.js';
 import { subsText } from './cursors.js';
 import { insertAttempt, insertDelivery, type SharedStatements } from './statements.js';
 
@@ -211,11 +211,15 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       key: string | null,
       deadReason: string | null,
       deadAt: number | null,
+      firstStartedAt: number | null,
+      firstDurationMs: number | null,
+      firstHttpStatus: number | null,
     ]
   >(
     `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
-       enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at)
-     VALUES (?, ?, ?, ?, 1, 1, ?, ?, ?, ?, NULL, ?, ?, ?)`,
+       enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at, first_started_at,
+       first_duration_ms, first_http_status)
+     VALUES (?, ?, ?, ?, 1, 1, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`,
   );
 
   /** Stores one delivery of a replay step (see `NewDelivery`) under `id`. */
@@ -227,6 +231,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     }
     const { completion } = attempted;
     const retryAt = completion.kind === 'retry' ? completion.availableAt : null;
+    const inline = isInlineAttempt(completion, attempted.attempt) ? attempted.attempt : null;
     insertAttempted.run(
       id,
       item.subscription,
@@ -239,8 +244,11 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       key,
       completion.kind === 'dead' ? completion.reason : null,
       completion.kind === 'dead' ? now : null,
+      inline?.startedAt ?? null,
+      inline?.durationMs ?? null,
+      inline?.httpStatus ?? null,
     );
-    insertAttempt(shared, id, attempted.attempt);
+    if (inline === null) insertAttempt(shared, id, attempted.attempt);
   }
 
   const enqueue = db.transaction((deliveries: readonly NewDelivery[], now: number): number => {

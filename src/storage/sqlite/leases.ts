@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
-import { EVENT_COLUMNS, rawToStoredEvent, type RawEvent } from '../rows.js';
+import { EVENT_COLUMNS, isInlineAttempt, rawToStoredEvent, type RawEvent } from '../rows.js';
 import { leaseExpiredAttempt } from '../lease-expired.js';
 import type { Cursors } from './cursors.js';
 import { ACTIVE, insertAttempt, type SharedStatements } from './statements.js';
@@ -72,6 +72,9 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements, c
       availableAt: number | null,
       deadReason: string | null,
       deadAt: number | null,
+      firstStartedAt: number | null,
+      firstDurationMs: number | null,
+      firstHttpStatus: number | null,
       id: number,
       subscription: string,
       token: string,
@@ -79,7 +82,8 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements, c
     { subscription: string; partition_key: string | null; head: number }
   >(
     `UPDATE deliveries SET state = ?, available_at = coalesce(?, available_at), due_at = ?,
-       lease_token = NULL, lease_until = NULL, dead_reason = ?, dead_at = ?
+       lease_token = NULL, lease_until = NULL, dead_reason = ?, dead_at = ?, first_started_at = ?,
+       first_duration_ms = ?, first_http_status = ?
      WHERE id = ? AND subscription = ? AND state = 'leased' AND lease_token = ?
      RETURNING subscription, partition_key, head`,
   );
@@ -135,18 +139,22 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements, c
   const complete = db.transaction((items: readonly CompletionItem[], now: number): boolean[] =>
     items.map(({ subscription, deliveryId, leaseToken, completion, attempt }) => {
       const availableAt = completion.kind === 'retry' ? completion.availableAt : null;
+      const inline = isInlineAttempt(completion, attempt) ? attempt : null;
       const settled = settle.get(
         completion.kind === 'ack' ? 'delivered' : completion.kind === 'retry' ? 'pending' : 'dead',
         availableAt,
         availableAt,
         completion.kind === 'dead' ? completion.reason : null,
         completion.kind === 'dead' ? now : null,
+        inline?.startedAt ?? null,
+        inline?.durationMs ?? null,
+        inline?.httpStatus ?? null,
         deliveryId,
         subscription,
         leaseToken,
       );
       if (settled === undefined) return false;
-      if (attempt !== null) insertAttempt(shared, deliveryId, attempt);
+      if (attempt !== null && inline === null) insertAttempt(shared, deliveryId, attempt);
       // A settled head hands its partition to the next delivery of the same key.
       if (completion.kind !== 'retry' && settled.partition_key !== null && settled.head === 1) {
         shared.promoteHead.run(settled.subscription, settled.partition_key);

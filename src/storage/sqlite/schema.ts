@@ -187,6 +187,13 @@ export const MIGRATIONS: readonly string[] = [
     cursor = (SELECT next_seq - 1 FROM counters);
   UPDATE counters SET next_sid = (SELECT count(*) + 1 FROM subscriptions);
   `,
+  // v5: a first attempt that succeeded is kept on its delivery's row, not in \`attempts\` (see
+  // isInlineAttempt in ../rows.ts).
+  `
+  ALTER TABLE deliveries ADD COLUMN first_started_at INTEGER;
+  ALTER TABLE deliveries ADD COLUMN first_duration_ms INTEGER;
+  ALTER TABLE deliveries ADD COLUMN first_http_status INTEGER;
+  `,
 ];
 
 /** The schema version this code writes: the number of {@link MIGRATIONS}. */

@@ -119,6 +119,43 @@ describe('migrations', () => {
   });
 });
 
+describe('attempt records', () => {
+  it('keeps a first attempt that succeeded on its delivery row, and every other attempt as a row', async () => {
+    const d = await openFile();
+    await setup(d, ['a']);
+    await publish(
+      d,
+      ['e-1', 'e-2'].map((id) => makeEvent(id, { subscriptions: ['a'] })),
+      T0,
+    );
+    const [first, second] = await claimAll(d, 'a', T0);
+    await settle(d, first!, { kind: 'ack' }, T0 + 1);
+    await settle(d, second!, { kind: 'retry', availableAt: T0 + 5 }, T0 + 1);
+    const retried = await claimOne(d, 'a', T0 + 5);
+    await settle(d, retried, { kind: 'ack' }, T0 + 6);
+    const raw = new Database(join(dir, 'busbar.db'), { readonly: true });
+    const rows = raw.prepare('SELECT delivery_id, attempt, outcome FROM attempts ORDER BY rowid').all();
+    raw.close();
+    // The first delivery's only attempt is on its row; the second's two attempts are rows.
+    expect(rows).toEqual([
+      { delivery_id: second!.deliveryId, attempt: 1, outcome: 'error' },
+      { delivery_id: second!.deliveryId, attempt: 2, outcome: 'success' },
+    ]);
+    const [lineage] = await d.deliveriesOf(first!.event.seq);
+    expect(lineage!.attempts).toEqual([
+      {
+        attempt: 1,
+        startedAt: T0 + 1,
+        durationMs: 12,
+        outcome: 'success',
+        error: null,
+        httpStatus: 200,
+        responseBody: null,
+      },
+    ]);
+  });
+});
+
 describe('reopening a file', () => {
   it('keeps every record, continues seqs and delivery ids, and honours leases', async () => {
     const first = await openFile();
