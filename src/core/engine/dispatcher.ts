@@ -71,32 +71,6 @@ export interface DispatcherDeps {
   readonly onError: (err: unknown) => void;
 }
 
-/**
- * An attempt's abort signal, made only when the handler reads it: most handlers never do, and an
- * AbortController costs more than the rest of an attempt's bookkeeping. Aborting before that records
- * the reason, and the signal is then born aborted.
- */
-class LazyAbort {
-  private controller: AbortController | undefined;
-  private reason: unknown;
-  private aborted = false;
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.reason);
-    }
-    return this.controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.controller?.abort(reason);
-  }
-}
-
 class AttemptTimeout extends Error {
   constructor(ms: number) {
     super(`attempt timed out after ${ms} ms`);
@@ -147,7 +121,7 @@ export class Dispatcher {
   private timer: TimerHandle | undefined;
   private poller: TimerHandle | undefined;
   private readonly running = new Set<Promise<void>>();
-  private readonly aborts = new Set<LazyAbort>();
+  private readonly aborts = new Set<AbortController>();
   /** Outcome callbacks of early attempts in flight: given up (null) if their handler outlives stop(). */
   private readonly earlyRunning = new Set<(outcome: EarlyAttempt) => void>();
 
@@ -351,7 +325,7 @@ export class Dispatcher {
     const event = JSON.parse(d.event.body) as CloudEvent;
     if (d.replayId !== null) event['replayid'] = d.replayId;
     const span = attemptSpan(sub.name, d, event);
-    const abort = new LazyAbort();
+    const abort = new AbortController();
     this.aborts.add(abort);
     let timer: TimerHandle | undefined;
     let failure: unknown;
@@ -363,9 +337,7 @@ export class Dispatcher {
         deliveryId: d.deliveryId,
         attempt: d.attempt,
         replayId: d.replayId,
-        get signal() {
-          return abort.signal;
-        },
+        signal: abort.signal,
         traceparent: traceparentFor(span, typeof event['traceparent'] === 'string' ? event['traceparent'] : null),
       }),
     );
