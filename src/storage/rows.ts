@@ -141,6 +141,11 @@ export function isInlineAttempt(completion: Completion, attempt: AttemptRecord |
   );
 }
 
+/** The state a completion leaves its delivery in. */
+export function stateAfter(completion: Completion): 'delivered' | 'pending' | 'dead' {
+  return completion.kind === 'ack' ? 'delivered' : completion.kind === 'retry' ? 'pending' : 'dead';
+}
+
 /** The `deliveries` columns that describe a delivery to callers (alias `d`), joined with its event. */
 export const DELIVERY_COLUMNS =
   'd.id AS delivery_id, d.subscription, d.state, d.attempt_count, d.enqueued_at, d.available_at, ' +

@@ -6,6 +6,7 @@ import type { AttemptRecord, BusRecord, NewDelivery, ReplayRecord, ReplayStep, S
 import {
   code,
   isInlineAttempt,
+  stateAfter,
   type CountersRow,
   toBusRecord,
   toReplayRecord,
@@ -312,11 +313,7 @@ async function enqueue(sql: Sql, deliveries: readonly NewDelivery[], firstId: nu
       id,
       d.subscription,
       d.eventSeq,
-      completion === undefined || completion.kind === 'retry'
-        ? 'pending'
-        : completion.kind === 'ack'
-          ? 'delivered'
-          : 'dead',
+      completion === undefined ? 'pending' : stateAfter(completion),
       completion === undefined ? 0 : 1,
       retryAt ?? now,
       retryAt,

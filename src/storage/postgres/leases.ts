@@ -5,7 +5,7 @@
  */
 import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
 import { LEASE_EXPIRED_MESSAGE } from '../lease-expired.js';
-import { EVENT_COLUMNS, isInlineAttempt, rawToStoredEvent } from '../rows.js';
+import { EVENT_COLUMNS, isInlineAttempt, rawToStoredEvent, stateAfter } from '../rows.js';
 import { FIRST_UNCLAIMED, UNCLAIMED, materialise } from './cursors.js';
 import { ACTIVE, insertAttempts, lockCounters, rows, type Sql } from './sql.js';
 
@@ -106,9 +106,7 @@ export async function complete(
       chosen.map((c) => c.deliveryId),
       chosen.map((c) => c.subscription),
       chosen.map((c) => c.leaseToken),
-      chosen.map((c) =>
-        c.completion.kind === 'ack' ? 'delivered' : c.completion.kind === 'retry' ? 'pending' : 'dead',
-      ),
+      chosen.map((c) => stateAfter(c.completion)),
       chosen.map((c) => (c.completion.kind === 'retry' ? c.completion.availableAt : null)),
       chosen.map((c) => (c.completion.kind === 'dead' ? c.completion.reason : null)),
       now,

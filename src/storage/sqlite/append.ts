@@ -3,7 +3,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { AppendOutcome, AppendRequest, NewDelivery } from '../driver.js';
-import { code, isInlineAttempt } from '../rows.js';
+import { code, isInlineAttempt, stateAfter } from '../rows.js';
 import { subsText } from './cursors.js';
 import { insertAttempt, insertDelivery, type SharedStatements } from './statements.js';
 
@@ -236,7 +236,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
       id,
       item.subscription,
       item.eventSeq,
-      completion.kind === 'ack' ? 'delivered' : completion.kind === 'dead' ? 'dead' : 'pending',
+      stateAfter(completion),
       retryAt ?? now,
       retryAt,
       now,

@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { ClaimedDelivery, CompletionItem, SubscriptionStats } from '../driver.js';
-import { EVENT_COLUMNS, isInlineAttempt, rawToStoredEvent, type RawEvent } from '../rows.js';
+import { EVENT_COLUMNS, isInlineAttempt, rawToStoredEvent, stateAfter, type RawEvent } from '../rows.js';
 import { leaseExpiredAttempt } from '../lease-expired.js';
 import type { Cursors } from './cursors.js';
 import { ACTIVE, insertAttempt, type SharedStatements } from './statements.js';
@@ -141,7 +141,7 @@ export function prepareLeases(db: Database.Database, shared: SharedStatements, c
       const availableAt = completion.kind === 'retry' ? completion.availableAt : null;
       const inline = isInlineAttempt(completion, attempt) ? attempt : null;
       const settled = settle.get(
-        completion.kind === 'ack' ? 'delivered' : completion.kind === 'retry' ? 'pending' : 'dead',
+        stateAfter(completion),
         availableAt,
         availableAt,
         completion.kind === 'dead' ? completion.reason : null,
