@@ -22,7 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { Busbar } from '../src/busbar.js';
 import { createMetrics } from '../src/server/metrics.js';
 import { startTracing } from '../src/server/tracing.js';
-import { afterWarmUp, median, type BenchOptions, type BenchResult } from './lib.js';
+import { afterWarmUp, median, producerId, type BenchOptions, type BenchResult } from './lib.js';
 import { commitSettings, dropSchemaAt, isPostgres, withFreshSchema } from './postgres.js';
 
 interface Ctx {
@@ -33,14 +33,9 @@ interface Ctx {
   durability: 'full' | 'normal';
 }
 
-/**
- * Every event carries its producer's `id`, unique in this process, as CloudEvents producers send one:
- * publishing then includes the dedupe look-up that an id Busbar assigns itself skips.
- */
-let ids = 0;
 const event = (n: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   specversion: '1.0',
-  id: `bench-${++ids}`,
+  id: producerId(),
   source: '/bench',
   type: 'order.placed',
   data: { n, total: n % 1000, customer: `c-${n % 5000}`, items: [{ sku: `sku-${n % 200}`, qty: 1 + (n % 5) }] },

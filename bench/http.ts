@@ -27,7 +27,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterWarmUp, median, type BenchOptions, type BenchResult } from './lib.js';
+import { afterWarmUp, median, producerId, type BenchOptions, type BenchResult } from './lib.js';
 import { commitSettings, dropSchemaAt, isPostgres, withFreshSchema } from './postgres.js';
 
 const BIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -125,14 +125,9 @@ function call(url: string, method: string, body: unknown, type = 'application/js
   });
 }
 
-/**
- * Every event carries its producer's `id`, unique in this process, as CloudEvents producers send one:
- * publishing then includes the dedupe look-up that an id Busbar assigns itself skips.
- */
-let ids = 0;
 const event = (n: number, sentAt = 0): Record<string, unknown> => ({
   specversion: '1.0',
-  id: `bench-${++ids}`,
+  id: producerId(),
   source: '/bench',
   type: 'order.placed',
   data: { n, sentAt, total: n % 1000, items: [{ sku: `sku-${n % 200}`, qty: 1 }] },

@@ -24,7 +24,7 @@
 import { createRequire } from 'node:module';
 import PgBoss from 'pg-boss';
 import { Busbar } from '../src/busbar.js';
-import { afterWarmUp, median, type BenchOptions, type BenchResult } from './lib.js';
+import { afterWarmUp, median, producerId, type BenchOptions, type BenchResult } from './lib.js';
 import { commitSettings, dropSchemaAt, isPostgres, serverUrl, withFreshSchema } from './postgres.js';
 
 /** pg-boss 10's minimum `pollingIntervalSeconds` (src/attorney.js: MIN_POLLING_INTERVAL_MS = 500). */
@@ -43,14 +43,9 @@ interface Ctx {
   wake: 'notify' | 'poll';
 }
 
-/**
- * Every event carries its producer's `id`, unique in this process, as CloudEvents producers send one:
- * publishing then includes the dedupe look-up that an id Busbar assigns itself skips.
- */
-let ids = 0;
 const event = (n: number, sentAt = 0) => ({
   specversion: '1.0',
-  id: `bench-${++ids}`,
+  id: producerId(),
   source: '/bench',
   type: 'order.placed',
   data: {

@@ -299,7 +299,7 @@ export class Replays {
           deliveries.push({ subscription, eventSeq: event.seq, replayId: record.id });
       }
       if (record.skipDelivered && deliveries.length > 0) deliveries = await this.withoutDelivered(deliveries);
-      deliveries = await this.holding(record.id, () => this.attemptEarly(deliveries, page, current));
+      deliveries = await this.attemptEarly(record.id, deliveries, page, current);
       const stepped = await step({
         deliveries,
         cursor: page[page.length - 1]!.seq,
@@ -339,6 +339,7 @@ export class Replays {
    * (at-least-once). A delivery its consumer gave up (stopped, paused) is stored pending as usual.
    */
   private async attemptEarly(
+    replay: string,
     deliveries: NewDelivery[],
     page: readonly StoredEvent[],
     subscriptions: ReadonlyMap<string, SubscriptionRecord>,
@@ -371,7 +372,7 @@ export class Replays {
       });
     });
     const stored = deliveries.slice();
-    await Promise.all(
+    const attempting = Promise.all(
       [...groups.values()].map(async ({ consumer, handed, at }) => {
         const outcomes = await consumer.attemptNow(handed);
         handed.forEach((c, k) => {
@@ -384,6 +385,7 @@ export class Replays {
         });
       }),
     );
+    await this.holding(replay, () => attempting);
     return stored;
   }
 
