@@ -71,6 +71,45 @@ export interface DispatcherDeps {
   readonly onError: (err: unknown) => void;
 }
 
+/**
+ * The {@link DeliveryContext} of one attempt. Its abort signal is made when the handler first reads
+ * it: most in-process handlers never do, and an AbortController costs more than the rest of an
+ * attempt's bookkeeping. Aborting before that keeps the reason, and the signal is then born aborted.
+ */
+class AttemptContext implements DeliveryContext {
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+
+  constructor(
+    readonly subscription: string,
+    readonly deliveryId: number,
+    readonly attempt: number,
+    readonly replayId: string | null,
+    readonly traceparent: string | null,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') &&
+  value !== null &&
+  typeof (value as { then?: unknown }).then === 'function';
+
 class AttemptTimeout extends Error {
   constructor(ms: number) {
     super(`attempt timed out after ${ms} ms`);
@@ -121,7 +160,7 @@ export class Dispatcher {
   private timer: TimerHandle | undefined;
   private poller: TimerHandle | undefined;
   private readonly running = new Set<Promise<void>>();
-  private readonly aborts = new Set<AbortController>();
+  private readonly aborts = new Set<AttemptContext>();
   /** Outcome callbacks of early attempts in flight: given up (null) if their handler outlives stop(). */
   private readonly earlyRunning = new Set<(outcome: EarlyAttempt) => void>();
 
@@ -325,38 +364,30 @@ export class Dispatcher {
     const event = JSON.parse(d.event.body) as CloudEvent;
     if (d.replayId !== null) event['replayid'] = d.replayId;
     const span = attemptSpan(sub.name, d, event);
-    const abort = new AbortController();
-    this.aborts.add(abort);
-    let timer: TimerHandle | undefined;
+    const context = new AttemptContext(
+      sub.name,
+      d.deliveryId,
+      d.attempt,
+      d.replayId,
+      traceparentFor(span, typeof event['traceparent'] === 'string' ? event['traceparent'] : null),
+    );
+    this.aborts.add(context);
+    let work: Promise<unknown> | undefined;
     let failure: unknown;
     let result: unknown;
     let ok = false;
-    const work = Promise.resolve().then(() =>
-      this.handler(event, {
-        subscription: sub.name,
-        deliveryId: d.deliveryId,
-        attempt: d.attempt,
-        replayId: d.replayId,
-        signal: abort.signal,
-        traceparent: traceparentFor(span, typeof event['traceparent'] === 'string' ? event['traceparent'] : null),
-      }),
-    );
     try {
-      result = await Promise.race([
-        work,
-        new Promise((_, reject) => {
-          timer = clock.setTimer(() => {
-            const err = new AttemptTimeout(policy.timeoutMs);
-            abort.abort(err);
-            reject(err);
-          }, policy.timeoutMs);
-        }),
-      ]);
+      // Handlers run after the launches of this claim, not in the middle of them.
+      await Promise.resolve();
+      const returned = this.handler(event, context);
+      // A handler that returns at once has finished: only a pending one needs the timeout.
+      if (isThenable(returned)) {
+        work = Promise.resolve(returned);
+        result = await this.timed(work, context, policy.timeoutMs);
+      } else result = returned;
       ok = true;
     } catch (err) {
       failure = err;
-    } finally {
-      if (timer !== undefined) clock.clearTimer(timer);
     }
     const now = clock.now();
     const record: AttemptRecord = {
@@ -385,8 +416,32 @@ export class Dispatcher {
     // JavaScript cannot stop a handler that ignores its signal: a timed-out one keeps its concurrency
     // slot (and stop() keeps waiting for it) until it really returns, so it never runs beside more
     // attempts than `concurrency` allows.
-    if (failure instanceof AttemptTimeout) await work.catch(() => undefined);
-    this.aborts.delete(abort);
+    if (failure instanceof AttemptTimeout) await work?.catch(() => undefined);
+    this.aborts.delete(context);
+  }
+
+  /** `work`, or an {@link AttemptTimeout} (aborting the attempt's signal) when it outlasts `ms`. */
+  private timed(work: Promise<unknown>, context: AttemptContext, ms: number): Promise<unknown> {
+    const { clock } = this.deps;
+    return new Promise((resolve, reject) => {
+      const timer = clock.setTimer(() => {
+        const err = new AttemptTimeout(ms);
+        context.abort(err);
+        reject(err);
+      }, ms);
+      work.then(
+        (value) => {
+          clock.clearTimer(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clock.clearTimer(timer);
+          // The handler's own reason, whatever it threw (the outcome records non-errors too).
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+          reject(err);
+        },
+      );
+    });
   }
 
   private decide(sub: SubscriptionRecord, d: ClaimedDelivery, ok: boolean, failure: unknown, now: number): Completion {

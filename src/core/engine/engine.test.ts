@@ -459,6 +459,44 @@ describe.each(STORAGES)('on %s', (name) => {
       expect(trace!.deliveries[0]!.attempts[0]!.durationMs).toBe(5_000);
     });
 
+    it('hands a handler that reads its signal only after the timeout a signal already aborted', async () => {
+      let release!: () => void;
+      const late: AbortSignal[] = [];
+      bus.consume('pay', async (_e, ctx: DeliveryContext) => {
+        if (ctx.attempt > 1) return;
+        await new Promise<void>((resolve) => (release = resolve));
+        late.push(ctx.signal);
+      });
+      const { results } = await bus.publish('orders', event('order.placed'));
+      await until(async () => {
+        const [trace] = await bus.lineage('orders', results[0]!.id);
+        return trace?.deliveries[0]?.attempts[0]?.outcome === 'timeout';
+      }, 1_000);
+      release();
+      await until(() => late.length === 1, 1_000, 20);
+      expect(late[0]!.aborted).toBe(true);
+      expect(late[0]!.reason).toMatchObject({ name: 'AttemptTimeout', message: 'attempt timed out after 5000 ms' });
+    });
+
+    it('records a handler that throws at once, before returning anything, as a failed attempt', async () => {
+      const attempts: number[] = [];
+      bus.consume('pay', (_e, ctx: DeliveryContext) => {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt === 1) throw Object.assign(new Error('not yet'), { code: 'E_NOT_YET' });
+      });
+      const { results } = await bus.publish('orders', event('order.placed'));
+      await until(
+        async () => (await bus.lineage('orders', results[0]!.id))[0]?.deliveries[0]?.state === 'delivered',
+        100,
+        200,
+      );
+      const [trace] = await bus.lineage('orders', results[0]!.id);
+      expect(trace!.deliveries[0]!.attempts.map((a) => [a.outcome, a.error?.code ?? null])).toEqual([
+        ['error', 'E_NOT_YET'],
+        ['success', null],
+      ]);
+    });
+
     it('dead-letters when the next retry would pass maxAgeMs', async () => {
       await bus.putSubscription('pay', {
         bus: 'orders',
