@@ -14,6 +14,7 @@ import {
   enqueue,
   killOldest,
   makeAttempt,
+  makeBus,
   makeEvent,
   makeReplay,
   makeSubscription,
@@ -333,6 +334,66 @@ export function archiveTests(s: ConformanceSuite): void {
         expect(await d.advanceReplay('r-1', 'runner-1', step([valid]), T0 + 2)).toMatchObject({ enqueued: 1 });
       },
     );
+
+    s.test('a page of attempted deliveries is stored whole, or not at all when one late in it is bad', async (d) => {
+      await setup(d, ['a']);
+      await d.putBus(makeBus('other'));
+      await d.putSubscription(makeSubscription('elsewhere', { bus: 'other' }));
+      const count = 250;
+      const seqs = await publish(
+        d,
+        Array.from({ length: count }, (_, i) => makeEvent(`e-${i}`)),
+        T0,
+      );
+      await d.putReplay(makeReplay('r-1'));
+      const first = await d.reserveDeliveryIds(count + 1);
+      const ok = makeAttempt(1, { startedAt: T0 + 10, durationMs: 1 });
+      const page: NewDelivery[] = seqs.map((eventSeq, i) => ({
+        subscription: 'a',
+        eventSeq,
+        replayId: 'r-1',
+        id: first + i,
+        attempted: { attempt: ok, completion: { kind: 'ack' } },
+      }));
+      const step = (deliveries: NewDelivery[]) =>
+        ({
+          deliveries,
+          cursor: seqs[count - 1]!,
+          scanned: count,
+          state: 'running',
+          error: null,
+          leaseUntil: T0 + 60_000,
+        }) as const;
+      const late = (change: Partial<NewDelivery>): NewDelivery[] =>
+        page.map((delivery, i) => (i === 230 ? { ...delivery, ...change } : delivery));
+      const bad: Array<[NewDelivery[], RegExp]> = [
+        [late({ eventSeq: seqs[count - 1]! + 1_000 }), /archived event/],
+        [late({ subscription: 'elsewhere' }), /bus/],
+        [late({ subscription: 'nope' }), /subscription/],
+        [late({ id: first + 3 }), /deliveries\[230\]\.id .*another delivery has it/],
+        [late({ id: first + count + 5 }), /deliveries\[230\]\.id .*not reserved/],
+      ];
+      for (const [deliveries, error] of bad) {
+        await expect(d.advanceReplay('r-1', 'runner-1', step(deliveries), T0 + 20)).rejects.toThrow(error);
+      }
+      expect(await d.deliveredSeqs('a', seqs)).toEqual(new Set());
+      expect(await d.getReplay('r-1')).toEqual(makeReplay('r-1'));
+      expect(await d.advanceReplay('r-1', 'runner-1', step(page), T0 + 20)).toMatchObject({ enqueued: count });
+      expect(await d.deliveredSeqs('a', seqs)).toEqual(new Set(seqs));
+      expect(await d.deliveriesOf(seqs[230]!)).toEqual([
+        {
+          deliveryId: first + 230,
+          subscription: 'a',
+          state: 'delivered',
+          enqueuedAt: T0 + 20,
+          availableAt: T0 + 20,
+          replayId: 'r-1',
+          redriveOf: null,
+          deadReason: null,
+          attempts: [ok],
+        },
+      ]);
+    });
 
     s.test('only the owner advances a running replay; a cancelled one takes no step', async (d) => {
       await setup(d, ['a']);

@@ -23,6 +23,13 @@ type EventInsert = [
   deliveryBase: number | null,
 ];
 
+/** Attempted deliveries stored by one statement (see `storeSettled` in {@link prepareAppend}). */
+const SETTLED_ROWS = 100;
+
+/** The error for a delivery with an id or an attempt to an ordered subscription. */
+const orderedError = (i: number, subscription: string): Error =>
+  new Error(`Expected deliveries[${i}] to have no id or attempt: subscription ${code(subscription)} is ordered`);
+
 /** A subscription as an append sees it. */
 interface Target {
   bus: string;
@@ -98,6 +105,13 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
         if (busExists.get(name) === undefined)
           throw new Error(`Expected an existing bus, got unknown bus ${code(name)}`);
         buses.add(name);
+      },
+      /** The subscription, wherever it is. */
+      known(name: string): Target {
+        let found = subscriptions.get(name);
+        if (found === undefined && !subscriptions.has(name)) subscriptions.set(name, (found = targetOf.get(name)));
+        if (found !== undefined) return found;
+        throw new Error(`Expected an existing subscription, got unknown subscription ${code(name)}`);
       },
       subscription(name: string, bus: string): Target {
         let found = subscriptions.get(name);
@@ -195,86 +209,152 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     return results;
   });
 
-  // A delivery the engine already attempted (see `NewDelivery.attempted`); only unordered
-  // subscriptions get one, so it heads its partition (heads only matter once a subscription is ordered,
-  // and becoming ordered recomputes them).
-  const insertAttempted = db.prepare<
-    [
-      id: number,
-      subscription: string,
-      seq: number,
-      state: string,
-      availableAt: number,
-      dueAt: number | null,
-      enqueuedAt: number,
-      replayId: string | null,
-      key: string | null,
-      deadReason: string | null,
-      deadAt: number | null,
-      firstStartedAt: number | null,
-      firstDurationMs: number | null,
-      firstHttpStatus: number | null,
-    ]
-  >(
-    `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
-       enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at, first_started_at,
-       first_duration_ms, first_http_status)
-     VALUES (?, ?, ?, ?, 1, 1, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)`,
-  );
-
-  /** Stores one delivery of a replay step (see `NewDelivery`) under `id`. */
-  function enqueueOne(item: NewDelivery, id: number, key: string | null, now: number): void {
-    const { attempted } = item;
-    if (attempted === undefined) {
-      insertDelivery(shared, id, item.subscription, item.eventSeq, now, key, item.replayId, null);
-      return;
+  // Deliveries the engine already attempted (see `NewDelivery.attempted`), stored {@link SETTLED_ROWS}
+  // to a statement: a replay's page makes thousands, and one statement per row costs more than the
+  // row. Only unordered subscriptions get them, so each heads its partition (heads only matter once a
+  // subscription is ordered, and becoming ordered recomputes them). The join with `events` checks the
+  // event and its bus: a row that does not join is not stored, and {@link explainSettled} says why.
+  const settledStatements = new Map<number, Database.Statement<unknown[]>>();
+  const settledStatement = (rows: number): Database.Statement<unknown[]> => {
+    let statement = settledStatements.get(rows);
+    if (statement === undefined) {
+      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      statement = db.prepare<unknown[]>(
+        `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
+           enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at, first_started_at,
+           first_duration_ms, first_http_status)
+         SELECT v.column1, v.column2, e.seq, v.column4, 1, 1, v.column5, v.column6, ?, v.column7, NULL,
+           e.partition_key, v.column8, v.column9, v.column10, v.column11, v.column12
+         FROM (VALUES ${values}) v JOIN events e ON e.seq = v.column3 AND e.bus = v.column13`,
+      );
+      settledStatements.set(rows, statement);
     }
-    const { completion } = attempted;
-    const retryAt = completion.kind === 'retry' ? completion.availableAt : null;
-    const inline = isInlineAttempt(completion, attempted.attempt) ? attempted.attempt : null;
-    insertAttempted.run(
-      id,
-      item.subscription,
-      item.eventSeq,
-      stateAfter(completion),
-      retryAt ?? now,
-      retryAt,
-      now,
-      item.replayId,
-      key,
-      completion.kind === 'dead' ? completion.reason : null,
-      completion.kind === 'dead' ? now : null,
-      inline?.startedAt ?? null,
-      inline?.durationMs ?? null,
-      inline?.httpStatus ?? null,
-    );
-    if (inline === null) insertAttempt(shared, id, attempted.attempt);
+    return statement;
+  };
+
+  /** An attempted delivery waiting in {@link storeSettled}: its place in the step, and its id. */
+  interface Settled {
+    readonly at: number;
+    readonly item: NewDelivery;
+    readonly attempted: NonNullable<NewDelivery['attempted']>;
+    readonly id: number;
+    readonly bus: string;
+  }
+
+  /** Stores attempted deliveries, {@link SETTLED_ROWS} to a statement, with their failed attempts. */
+  function storeSettled(settled: readonly Settled[], now: number): void {
+    for (let from = 0; from < settled.length; from += SETTLED_ROWS) {
+      const rows = settled.slice(from, from + SETTLED_ROWS);
+      const values: unknown[] = [now];
+      for (const { item, attempted, id, bus } of rows) {
+        const { attempt, completion } = attempted;
+        const retryAt = completion.kind === 'retry' ? completion.availableAt : null;
+        const inline = isInlineAttempt(completion, attempt) ? attempt : null;
+        const dead = completion.kind === 'dead';
+        values.push(
+          id,
+          item.subscription,
+          item.eventSeq,
+          stateAfter(completion),
+          retryAt ?? now,
+          retryAt,
+          item.replayId,
+          dead ? completion.reason : null,
+          dead ? now : null,
+          inline?.startedAt ?? null,
+          inline?.durationMs ?? null,
+          inline?.httpStatus ?? null,
+          bus,
+        );
+      }
+      let stored = -1;
+      try {
+        stored = settledStatement(rows.length).run(values).changes;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
+      }
+      if (stored !== rows.length) explainSettled(rows);
+      for (const { attempted, id } of rows) {
+        if (!isInlineAttempt(attempted.completion, attempted.attempt)) insertAttempt(shared, id, attempted.attempt);
+      }
+    }
+  }
+
+  const deliveryExists = db.prepare<[number], number>('SELECT 1 FROM deliveries WHERE id = ?').pluck();
+
+  /** Throws the error of the first of `rows` that could not be stored (see {@link settledStatement}). */
+  function explainSettled(rows: readonly Settled[]): never {
+    const check = catalogCheck();
+    for (const { item } of rows) {
+      const event = eventOf.get(item.eventSeq);
+      if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${item.eventSeq}`);
+      check.subscription(item.subscription, event.bus);
+    }
+    // Every row joins: an id is taken, by a delivery stored before or by another row of this step.
+    const seen = new Set<number>();
+    for (const { at, id } of rows) {
+      if (seen.has(id) || deliveryExists.get(id) !== undefined)
+        throw new Error(
+          `Expected deliveries[${at}].id to be a reserved delivery id, got ${id}: another delivery has it`,
+        );
+      seen.add(id);
+    }
+    throw new Error('Expected every attempted delivery to be stored');
   }
 
   const enqueue = db.transaction((deliveries: readonly NewDelivery[], now: number): number => {
     let deliveryId = shared.counters.get()!.next_delivery_id;
     const reservedBelow = deliveryId;
     const check = catalogCheck();
+    // Attempted deliveries wait here to be stored together; stored before any other delivery, so that
+    // errors still come in the order of the step.
+    let settled: Settled[] = [];
+    const flush = (): void => {
+      storeSettled(settled, now);
+      settled = [];
+    };
     deliveries.forEach((item, i) => {
-      const event = eventOf.get(item.eventSeq);
-      if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${item.eventSeq}`);
-      const target = check.subscription(item.subscription, event.bus);
-      if ((item.id !== undefined || item.attempted !== undefined) && target.by_cursor === 0) {
-        throw new Error(
-          `Expected deliveries[${i}] to have no id or attempt: subscription ${code(item.subscription)} is ordered`,
-        );
-      }
-      if (item.id === undefined) {
-        enqueueOne(item, deliveryId++, event.partition_key, now);
-        return;
-      }
-      if (!Number.isSafeInteger(item.id) || item.id < 1 || item.id >= reservedBelow) {
+      if (item.id !== undefined && (!Number.isSafeInteger(item.id) || item.id < 1 || item.id >= reservedBelow)) {
         throw new Error(
           `Expected deliveries[${i}].id to be a reserved delivery id, got ${item.id}: it was not reserved`,
         );
       }
+      const { attempted } = item;
+      if (attempted !== undefined) {
+        const target = check.known(item.subscription);
+        if (target.by_cursor === 0) throw orderedError(i, item.subscription);
+        settled.push({ at: i, item, attempted, id: item.id ?? deliveryId++, bus: target.bus });
+        return;
+      }
+      flush();
+      const event = eventOf.get(item.eventSeq);
+      if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${item.eventSeq}`);
+      const target = check.subscription(item.subscription, event.bus);
+      if (item.id === undefined) {
+        insertDelivery(
+          shared,
+          deliveryId++,
+          item.subscription,
+          item.eventSeq,
+          now,
+          event.partition_key,
+          item.replayId,
+          null,
+        );
+        return;
+      }
+      if (target.by_cursor === 0) throw orderedError(i, item.subscription);
       try {
-        enqueueOne(item, item.id, event.partition_key, now);
+        insertDelivery(
+          shared,
+          item.id,
+          item.subscription,
+          item.eventSeq,
+          now,
+          event.partition_key,
+          item.replayId,
+          null,
+        );
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
         throw new Error(
@@ -282,6 +362,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
         );
       }
     });
+    flush();
     shared.setNextDeliveryId.run(deliveryId);
     return deliveries.length;
   });
