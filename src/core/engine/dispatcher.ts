@@ -145,8 +145,16 @@ export function responseBodyOf(err: unknown): string | null {
  */
 export type EarlyAttempt = { readonly attempt: AttemptRecord; readonly completion: Completion } | null;
 
+/**
+ * A delivery handed to {@link Dispatcher.attemptNow}. `parsed`, when given, is its event's body parsed
+ * already (a replay parses it to match it), and becomes this attempt's event: no other use may hold it.
+ */
+export interface EarlyDelivery extends ClaimedDelivery {
+  readonly parsed?: CloudEvent;
+}
+
 interface EarlyItem {
-  readonly delivery: ClaimedDelivery;
+  readonly delivery: EarlyDelivery;
   readonly resolve: (outcome: EarlyAttempt) => void;
 }
 
@@ -211,7 +219,7 @@ export class Dispatcher {
    * the subscription's concurrency and before anything claimed; the caller stores each with its outcome.
    * Resolves when every one was attempted or given up (null: see {@link EarlyAttempt}).
    */
-  attemptNow(deliveries: readonly ClaimedDelivery[]): Promise<EarlyAttempt[]> {
+  attemptNow(deliveries: readonly EarlyDelivery[]): Promise<EarlyAttempt[]> {
     if (deliveries.length === 0) return Promise.resolve([]);
     const outcomes = new Array<EarlyAttempt>(deliveries.length).fill(null);
     return new Promise((resolve) => {
@@ -331,7 +339,7 @@ export class Dispatcher {
   }
 
   /** Runs an attempt in a slot; `early` takes the outcome of a delivery not stored yet (see attemptNow). */
-  private launch(d: ClaimedDelivery, early?: (outcome: EarlyAttempt) => void): void {
+  private launch(d: EarlyDelivery, early?: (outcome: EarlyAttempt) => void): void {
     this.inFlight++;
     if (early !== undefined) this.earlyRunning.add(early);
     const run = this.attempt(d, early)
@@ -348,7 +356,7 @@ export class Dispatcher {
     this.running.add(run);
   }
 
-  private async attempt(d: ClaimedDelivery, early?: (outcome: EarlyAttempt) => void): Promise<void> {
+  private async attempt(d: EarlyDelivery, early?: (outcome: EarlyAttempt) => void): Promise<void> {
     const sub = this.subscription();
     if (sub === undefined) return early?.(null);
     const policy = sub.delivery;
@@ -361,7 +369,7 @@ export class Dispatcher {
       const reason = d.attempt > policy.maxAttempts ? 'max_attempts' : 'max_age';
       return this.finish(sub, d, { kind: 'dead', reason }, null);
     }
-    const event = JSON.parse(d.event.body) as CloudEvent;
+    const event = d.parsed ?? (JSON.parse(d.event.body) as CloudEvent);
     if (d.replayId !== null) event['replayid'] = d.replayId;
     const span = attemptSpan(sub.name, d, event);
     const context = new AttemptContext(

@@ -11,15 +11,9 @@ import { BusError, describeValue } from '../errors.js';
 import { uuidv7 } from '../uuid.js';
 import { PatternIndex, validatePattern } from '../../patterns/index.js';
 import type { TimerHandle } from '../clock.js';
-import type {
-  ClaimedDelivery,
-  NewDelivery,
-  ReplayRecord,
-  ReplayStep,
-  StoredEvent,
-  SubscriptionRecord,
-} from '../../storage/driver.js';
-import type { EarlyAttempt } from './dispatcher.js';
+import type { NewDelivery, ReplayRecord, ReplayStep, StoredEvent, SubscriptionRecord } from '../../storage/driver.js';
+import type { CloudEvent } from '../events.js';
+import type { EarlyAttempt, EarlyDelivery } from './dispatcher.js';
 import type { EngineHooks } from './hooks.js';
 
 /** What to replay. */
@@ -39,9 +33,16 @@ export interface ReplayInput {
   ratePerSec?: number;
 }
 
+/** Removes and returns the value of `key`, if any. */
+function take<K, V>(map: Map<K, V> | null, key: K): V | undefined {
+  const value = map?.get(key);
+  if (value !== undefined) map!.delete(key);
+  return value;
+}
+
 /** An in-process consumer, as a replay sees it (the engine's Dispatcher). */
 interface EarlyConsumer {
-  attemptNow(deliveries: readonly ClaimedDelivery[]): Promise<EarlyAttempt[]>;
+  attemptNow(deliveries: readonly EarlyDelivery[]): Promise<EarlyAttempt[]>;
 }
 
 /**
@@ -292,14 +293,20 @@ export class Replays {
         targets.add(sub.name, sub.pattern);
         current.set(sub.name, sub);
       }
+      const early = this.earlyConsumers(current);
+      // With a consumer in this process, each event is parsed once: matched as an object (as a publish
+      // routes), and handed to the handler of its first delivery.
+      const parsed = early.size === 0 ? null : new Map<number, CloudEvent>();
       let deliveries: NewDelivery[] = [];
       for (const event of page) {
-        if (record.pattern !== null && filter.match(event.body).length === 0) continue;
-        for (const subscription of targets.match(event.body))
-          deliveries.push({ subscription, eventSeq: event.seq, replayId: record.id });
+        const subject = parsed === null ? event.body : (JSON.parse(event.body) as CloudEvent);
+        if (record.pattern !== null && filter.match(subject).length === 0) continue;
+        const matched = targets.match(subject);
+        for (const subscription of matched) deliveries.push({ subscription, eventSeq: event.seq, replayId: record.id });
+        if (parsed !== null && matched.length > 0) parsed.set(event.seq, subject as CloudEvent);
       }
       if (record.skipDelivered && deliveries.length > 0) deliveries = await this.withoutDelivered(deliveries);
-      deliveries = await this.attemptEarly(record.id, deliveries, page, current);
+      deliveries = await this.attemptEarly(record.id, deliveries, page, early, parsed);
       const stepped = await step({
         deliveries,
         cursor: page[page.length - 1]!.seq,
@@ -330,6 +337,16 @@ export class Replays {
     }
   }
 
+  /** The in-process consumers of these subscriptions that take early attempts (unordered, not paused). */
+  private earlyConsumers(subscriptions: ReadonlyMap<string, SubscriptionRecord>): Map<string, EarlyConsumer> {
+    const found = new Map<string, EarlyConsumer>();
+    for (const [name, sub] of subscriptions) {
+      const consumer = sub.paused || sub.delivery.ordered ? undefined : this.hooks.consumer(name);
+      if (consumer !== undefined) found.set(name, consumer);
+    }
+    return found;
+  }
+
   /**
    * The fast path for subscriptions with a consumer in this process (unordered, not paused): their
    * deliveries of the page are attempted before they are stored, under ids reserved first, and the step
@@ -342,14 +359,12 @@ export class Replays {
     replay: string,
     deliveries: NewDelivery[],
     page: readonly StoredEvent[],
-    subscriptions: ReadonlyMap<string, SubscriptionRecord>,
+    consumers: ReadonlyMap<string, EarlyConsumer>,
+    parsed: Map<number, CloudEvent> | null,
   ): Promise<NewDelivery[]> {
     // Per subscription with a consumer here: its deliveries of the page, and where each is in `deliveries`.
-    const groups = new Map<string, { consumer: EarlyConsumer; handed: ClaimedDelivery[]; at: number[] }>();
-    for (const [name, sub] of subscriptions) {
-      const consumer = sub.paused || sub.delivery.ordered ? undefined : this.hooks.consumer(name);
-      if (consumer !== undefined) groups.set(name, { consumer, handed: [], at: [] });
-    }
+    const groups = new Map<string, { consumer: EarlyConsumer; handed: EarlyDelivery[]; at: number[] }>();
+    for (const [name, consumer] of consumers) groups.set(name, { consumer, handed: [], at: [] });
     const count = groups.size === 0 ? 0 : deliveries.filter((d) => groups.has(d.subscription)).length;
     if (count === 0) return deliveries;
     const { driver, clock } = this.hooks;
@@ -369,6 +384,8 @@ export class Replays {
         replayId: d.replayId,
         redriveOf: null,
         event: bySeq.get(d.eventSeq)!,
+        // The first delivery of an event takes the parsed object; any other parses its own.
+        parsed: take(parsed, d.eventSeq),
       });
     });
     const stored = deliveries.slice();
