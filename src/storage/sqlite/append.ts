@@ -5,6 +5,7 @@ import type Database from 'better-sqlite3';
 import type { AppendOutcome, AppendRequest, NewDelivery } from '../driver.js';
 import { code, isInlineAttempt, stateAfter } from '../rows.js';
 import { subsText } from './cursors.js';
+import { takenIdError, type DeliveredEntry, type DeliveredRuns } from './delivered-runs.js';
 import { insertAttempt, insertDelivery, type SharedStatements } from './statements.js';
 
 type EventInsert = [
@@ -38,7 +39,7 @@ interface Target {
 }
 
 /** Prepares `append` and `enqueue` as transactions. */
-export function prepareAppend(db: Database.Database, shared: SharedStatements) {
+export function prepareAppend(db: Database.Database, shared: SharedStatements, runs: DeliveredRuns) {
   // Dedupe reads the archive (see schema.ts): the newest event of the key is its latest acceptance,
   // and a purged one may have left its acceptance behind.
   const latestAcceptance = db.prepare<[string, string, string], { seq: number; published_at: number }>(
@@ -209,23 +210,22 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     return results;
   });
 
-  // Deliveries the engine already attempted (see `NewDelivery.attempted`), stored {@link SETTLED_ROWS}
-  // to a statement: a replay's page makes thousands, and one statement per row costs more than the
-  // row. Only unordered subscriptions get them, so each heads its partition (heads only matter once a
-  // subscription is ordered, and becoming ordered recomputes them). The join with `events` checks the
-  // event and its bus: a row that does not join is not stored, and {@link explainSettled} says why.
+  // Deliveries the engine already attempted (see `NewDelivery.attempted`) whose attempt did not deliver
+  // them (delivered ones go to runs, see ./delivered-runs.ts), stored {@link SETTLED_ROWS} to a
+  // statement. Only unordered subscriptions get them, so each heads its partition (heads only matter
+  // once a subscription is ordered, and becoming ordered recomputes them). The join with `events` checks
+  // the event and its bus: a row that does not join is not stored, and {@link explainSettled} says why.
   const settledStatements = new Map<number, Database.Statement<unknown[]>>();
   const settledStatement = (rows: number): Database.Statement<unknown[]> => {
     let statement = settledStatements.get(rows);
     if (statement === undefined) {
-      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
       statement = db.prepare<unknown[]>(
         `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
-           enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at, first_started_at,
-           first_duration_ms, first_http_status)
+           enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at)
          SELECT v.column1, v.column2, e.seq, v.column4, 1, 1, v.column5, v.column6, ?, v.column7, NULL,
-           e.partition_key, v.column8, v.column9, v.column10, v.column11, v.column12
-         FROM (VALUES ${values}) v JOIN events e ON e.seq = v.column3 AND e.bus = v.column13`,
+           e.partition_key, v.column8, v.column9
+         FROM (VALUES ${values}) v JOIN events e ON e.seq = v.column3 AND e.bus = v.column10`,
       );
       settledStatements.set(rows, statement);
     }
@@ -241,15 +241,45 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
     readonly bus: string;
   }
 
-  /** Stores attempted deliveries, {@link SETTLED_ROWS} to a statement, with their failed attempts. */
+  /**
+   * Stores attempted deliveries: the ones their attempt delivered as delivered runs, the others as rows
+   * (see {@link settledStatement}) with their attempts.
+   */
   function storeSettled(settled: readonly Settled[], now: number): void {
-    for (let from = 0; from < settled.length; from += SETTLED_ROWS) {
-      const rows = settled.slice(from, from + SETTLED_ROWS);
+    const delivered: DeliveredEntry[] = [];
+    const rest: Settled[] = [];
+    const ids = new Set<number>();
+    for (const s of settled) {
+      if (ids.has(s.id)) throw takenIdError(s.at, s.id);
+      ids.add(s.id);
+      const { attempt, completion } = s.attempted;
+      if (!isInlineAttempt(completion, attempt)) {
+        rest.push(s);
+        continue;
+      }
+      delivered.push({
+        at: s.at,
+        id: s.id,
+        subscription: s.item.subscription,
+        bus: s.bus,
+        seq: s.item.eventSeq,
+        replayId: s.item.replayId,
+        startedAt: attempt.startedAt,
+        durationMs: attempt.durationMs,
+        httpStatus: attempt.httpStatus,
+      });
+    }
+    // Checked against what was stored before this step's rows.
+    runs.store(delivered, now, (entries) => {
+      checkEvents(entries);
+      throw new Error('Expected every delivered attempt to be stored');
+    });
+    for (let from = 0; from < rest.length; from += SETTLED_ROWS) {
+      const rows = rest.slice(from, from + SETTLED_ROWS);
       const values: unknown[] = [now];
       for (const { item, attempted, id, bus } of rows) {
-        const { attempt, completion } = attempted;
+        const { completion } = attempted;
         const retryAt = completion.kind === 'retry' ? completion.availableAt : null;
-        const inline = isInlineAttempt(completion, attempt) ? attempt : null;
         const dead = completion.kind === 'dead';
         values.push(
           id,
@@ -261,9 +291,6 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
           item.replayId,
           dead ? completion.reason : null,
           dead ? now : null,
-          inline?.startedAt ?? null,
-          inline?.durationMs ?? null,
-          inline?.httpStatus ?? null,
           bus,
         );
       }
@@ -274,9 +301,17 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
         if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
       }
       if (stored !== rows.length) explainSettled(rows);
-      for (const { attempted, id } of rows) {
-        if (!isInlineAttempt(attempted.completion, attempted.attempt)) insertAttempt(shared, id, attempted.attempt);
-      }
+      for (const { attempted, id } of rows) insertAttempt(shared, id, attempted.attempt);
+    }
+  }
+
+  /** Throws for the first delivery whose event is not archived or is on another bus than its subscription. */
+  function checkEvents(deliveries: ReadonlyArray<{ readonly subscription: string; readonly seq: number }>): void {
+    const check = catalogCheck();
+    for (const { subscription, seq } of deliveries) {
+      const event = eventOf.get(seq);
+      if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${seq}`);
+      check.subscription(subscription, event.bus);
     }
   }
 
@@ -284,21 +319,10 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
 
   /** Throws the error of the first of `rows` that could not be stored (see {@link settledStatement}). */
   function explainSettled(rows: readonly Settled[]): never {
-    const check = catalogCheck();
-    for (const { item } of rows) {
-      const event = eventOf.get(item.eventSeq);
-      if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${item.eventSeq}`);
-      check.subscription(item.subscription, event.bus);
-    }
-    // Every row joins: an id is taken, by a delivery stored before or by another row of this step.
-    const seen = new Set<number>();
-    for (const { at, id } of rows) {
-      if (seen.has(id) || deliveryExists.get(id) !== undefined)
-        throw new Error(
-          `Expected deliveries[${at}].id to be a reserved delivery id, got ${id}: another delivery has it`,
-        );
-      seen.add(id);
-    }
+    checkEvents(rows.map(({ item }) => ({ subscription: item.subscription, seq: item.eventSeq })));
+    // Every row joins: an id is taken by a delivery stored before.
+    const taken = rows.find(({ id }) => deliveryExists.get(id) !== undefined);
+    if (taken !== undefined) throw takenIdError(taken.at, taken.id);
     throw new Error('Expected every attempted delivery to be stored');
   }
 
@@ -357,9 +381,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements) {
         );
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
-        throw new Error(
-          `Expected deliveries[${i}].id to be a reserved delivery id, got ${item.id}: another delivery has it`,
-        );
+        throw takenIdError(i, item.id);
       }
     });
     flush();

@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { ArchiveQuery, StoredEvent } from '../driver.js';
 import { EVENT_COLUMNS, rawToStoredEvent, toStoredEvent, type EventRow, type RawEvent } from '../rows.js';
+import type { DeliveredRuns } from './delivered-runs.js';
 import type { SharedStatements } from './statements.js';
 
 /** Events removed per purge transaction: each batch holds the write lock for milliseconds. */
@@ -58,7 +59,7 @@ function later(a: readonly [number, number], b: readonly [number, number]): read
 }
 
 /** Prepares the archive operations. */
-export function prepareArchive(db: Database.Database, shared: SharedStatements) {
+export function prepareArchive(db: Database.Database, shared: SharedStatements, runs: DeliveredRuns) {
   // `events_by_time` lists a bus in seq order (see schema.ts): a time range is a contiguous stretch of
   // it, widened by the largest clock step back ever seen, and `published_at` then filters exactly.
   // SQLite seeks on `(hwm, seq) > (x, y)` by hwm only, so a scan from a cursor runs in two parts:
@@ -162,6 +163,7 @@ export function prepareArchive(db: Database.Database, shared: SharedStatements) 
     deleteAttempts.run(seqs);
     deleteDeliveries.run(seqs);
     deleteEvents.run(seqs);
+    runs.afterPurge(batch.map((event) => event.seq));
     subtractTotals.run(
       batch.length,
       batch.reduce((sum, event) => sum + event.size, 0),
@@ -227,7 +229,9 @@ export function prepareArchive(db: Database.Database, shared: SharedStatements) 
     query: (bus: string, q: ArchiveQuery) => queryTx(bus, q),
     eventsById: (bus: string, id: string) => byId.all(bus, id).map(toStoredEvent),
     deliveredSeqs: (subscription: string, seqs: readonly number[]): Set<number> =>
-      seqs.length === 0 ? new Set() : new Set(delivered.all(JSON.stringify(seqs), subscription)),
+      seqs.length === 0
+        ? new Set()
+        : new Set([...delivered.all(JSON.stringify(seqs), subscription), ...runs.deliveredOf(subscription, seqs)]),
 
     async purge(bus: string, olderThan: number | null, maxBytes: number | null): Promise<number> {
       let removed = 0;

@@ -14,10 +14,11 @@ import {
   type SubscriptionRow,
 } from '../rows.js';
 import type { Cursors } from './cursors.js';
+import type { DeliveredRuns } from './delivered-runs.js';
 import { ACTIVE, type SharedStatements } from './statements.js';
 
 /** Prepares the catalog operations. */
-export function prepareCatalog(db: Database.Database, shared: SharedStatements, cursors: Cursors) {
+export function prepareCatalog(db: Database.Database, shared: SharedStatements, cursors: Cursors, runs: DeliveredRuns) {
   const putBus = db.prepare<[BusRow]>(
     `INSERT INTO buses (name, retention_max_age_ms, retention_max_bytes, created_at, updated_at)
      VALUES (@name, @retention_max_age_ms, @retention_max_bytes, @created_at, @updated_at)
@@ -139,13 +140,16 @@ export function prepareCatalog(db: Database.Database, shared: SharedStatements, 
   const removeSubscription = db.transaction((name: string): boolean => {
     deleteSubscriptionAttempts.run(name);
     deleteSubscriptionDeliveries.run(name);
+    runs.deleteSubscription(name);
     return deleteSubscription.run(name).changes > 0;
   });
 
   const removeBus = db.transaction((name: string): boolean => {
     deleteBusAttempts.run({ bus: name });
     deleteBusDeliveries.run({ bus: name });
+    runs.deleteBus(name);
     for (const statement of deleteBusRows) statement.run(name);
+    runs.sweep();
     // putSubscription may move a subscription to another bus; deliveries of this bus's events it still
     // holds go too, and one of them may have led its partition.
     shared.repairHeads.run();

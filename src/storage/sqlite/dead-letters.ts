@@ -14,6 +14,7 @@ import {
   type DeliveryRow,
 } from '../rows.js';
 import type { Cursors } from './cursors.js';
+import type { DeliveredRuns } from './delivered-runs.js';
 import { insertDelivery, type SharedStatements } from './statements.js';
 
 interface DeadQuery {
@@ -28,7 +29,12 @@ const DEAD_FILTER = `d.subscription = @subscription AND d.state = 'dead'
   AND (@from IS NULL OR d.dead_at >= @from) AND (@to IS NULL OR d.dead_at <= @to)`;
 
 /** Prepares the dead-letter and lineage operations. */
-export function prepareDeadLetters(db: Database.Database, shared: SharedStatements, cursors: Cursors) {
+export function prepareDeadLetters(
+  db: Database.Database,
+  shared: SharedStatements,
+  cursors: Cursors,
+  runs: DeliveredRuns,
+) {
   const list = db.prepare<[DeadQuery], DeadLetterRow>(
     `SELECT ${DELIVERY_COLUMNS}, ${EVENT_COLUMNS}
      FROM deliveries d JOIN events e ON e.seq = d.event_seq
@@ -78,11 +84,12 @@ export function prepareDeadLetters(db: Database.Database, shared: SharedStatemen
   });
   const lineageTx = db.transaction((eventSeq: number): DeliveryTrace[] => {
     const rows = ofEvent.all(eventSeq);
+    const delivered = runs.rowsOf(eventSeq);
     const unclaimed = cursors.unclaimedOf(eventSeq);
-    if (rows.length === 0) return unclaimed;
+    if (rows.length === 0 && delivered.length === 0) return unclaimed;
     const attempts = groupAttempts(shared.attemptsOf.all(JSON.stringify(rows.map((row) => row.delivery_id))));
-    const traces = rows.map((row) => toDeliveryTrace(row, attempts));
-    if (unclaimed.length === 0) return traces;
+    const traces = rows.concat(delivered).map((row) => toDeliveryTrace(row, attempts));
+    if (unclaimed.length === 0 && delivered.length === 0) return traces;
     return traces.concat(unclaimed).sort((a, b) => a.deliveryId - b.deliveryId);
   });
 

@@ -32,6 +32,7 @@ import { prepareArchive } from './archive.js';
 import { prepareCatalog } from './catalog.js';
 import { prepareCursors } from './cursors.js';
 import { prepareDeadLetters } from './dead-letters.js';
+import { prepareDeliveredRuns } from './delivered-runs.js';
 import { prepareLeases } from './leases.js';
 import {
   SCHEMA_VERSION,
@@ -61,14 +62,15 @@ export interface SqliteOptions {
 function prepareOperations(db: Database.Database) {
   const shared = prepareShared(db);
   const cursors = prepareCursors(db);
-  const append = prepareAppend(db, shared);
+  const runs = prepareDeliveredRuns(db);
+  const append = prepareAppend(db, shared, runs);
   return {
-    catalog: prepareCatalog(db, shared, cursors),
+    catalog: prepareCatalog(db, shared, cursors, runs),
     append,
     replays: prepareReplays(db, append.enqueue),
     leases: prepareLeases(db, shared, cursors),
-    dead: prepareDeadLetters(db, shared, cursors),
-    archive: prepareArchive(db, shared),
+    dead: prepareDeadLetters(db, shared, cursors, runs),
+    archive: prepareArchive(db, shared, runs),
   };
 }
 

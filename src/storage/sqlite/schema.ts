@@ -194,6 +194,22 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN first_duration_ms INTEGER;
   ALTER TABLE deliveries ADD COLUMN first_http_status INTEGER;
   `,
+  // v6: deliveries a replay step stores delivered by their first attempt, as runs (see
+  // ./delivered-runs.ts): one row per step, subscription and stretch of seqs, not one each.
+  `
+  CREATE TABLE delivered_runs (
+    subscription TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    replay_id TEXT,
+    enqueued_at INTEGER NOT NULL,
+    min_id INTEGER NOT NULL,
+    max_id INTEGER NOT NULL,
+    entries TEXT NOT NULL
+  );
+  CREATE INDEX delivered_runs_by_bucket ON delivered_runs (bucket);
+  CREATE INDEX delivered_runs_by_subscription ON delivered_runs (subscription, bucket);
+  CREATE INDEX delivered_runs_by_id ON delivered_runs (max_id);
+  `,
 ];
 
 /** The schema version this code writes: the number of {@link MIGRATIONS}. */

@@ -7,7 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BUS, T0, claimAll, claimOne, makeEvent, publish, settle, setup } from '../conformance/fixtures.js';
+import {
+  BUS,
+  T0,
+  claimAll,
+  claimOne,
+  makeAttempt,
+  makeEvent,
+  makeReplay,
+  publish,
+  settle,
+  setup,
+} from '../conformance/fixtures.js';
+import { BUCKET_SEQS } from './delivered-runs.js';
 import { MIGRATIONS, SCHEMA_VERSION, openSqlite, type SqliteDriver } from './index.js';
 
 let dir: string;
@@ -153,6 +165,102 @@ describe('attempt records', () => {
         responseBody: null,
       },
     ]);
+  });
+});
+
+describe('delivered runs', () => {
+  /** Stores, in one replay step of replay `r-1`, a delivery its first attempt delivered for each of `seqs`. */
+  async function deliverEarly(d: SqliteDriver, subscription: string, seqs: readonly number[], now: number) {
+    const first = await d.reserveDeliveryIds(seqs.length);
+    const step = {
+      deliveries: seqs.map((eventSeq, i) => ({
+        subscription,
+        eventSeq,
+        replayId: 'r-1',
+        id: first + i,
+        attempted: { attempt: makeAttempt(1, { startedAt: now - 5 }), completion: { kind: 'ack' } } as const,
+      })),
+      cursor: seqs[seqs.length - 1]!,
+      scanned: seqs.length,
+      state: 'running',
+      error: null,
+      leaseUntil: now + 60_000,
+    } as const;
+    expect(await d.advanceReplay('r-1', 'runner-1', step, now)).not.toBeNull();
+    return first;
+  }
+
+  const count = (table: string, where = 'true'): number => {
+    const raw = new Database(join(dir, 'busbar.db'), { readonly: true });
+    try {
+      return raw.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).pluck().get() as number;
+    } finally {
+      raw.close();
+    }
+  };
+
+  it("keeps a replay step's delivered attempts as a row per subscription and stretch of seqs", async () => {
+    const d = await openFile();
+    await setup(d, ['a', 'b']);
+    // Seqs across a bucket boundary: two runs for each subscription.
+    const seqs = await publish(
+      d,
+      Array.from({ length: BUCKET_SEQS + 10 }, (_, i) => makeEvent(`e-${i}`)),
+      T0,
+    );
+    await d.putReplay(makeReplay('r-1'));
+    const firstA = await deliverEarly(d, 'a', seqs, T0 + 100);
+    await deliverEarly(d, 'b', seqs.slice(0, 3), T0 + 200);
+    expect(count('deliveries')).toBe(0);
+    expect(count('delivered_runs', "subscription = 'a'")).toBe(2);
+    expect(count('delivered_runs', "subscription = 'b'")).toBe(1);
+
+    const last = seqs[seqs.length - 1]!;
+    expect(await d.deliveriesOf(last)).toEqual([
+      {
+        deliveryId: firstA + seqs.length - 1,
+        subscription: 'a',
+        state: 'delivered',
+        enqueuedAt: T0 + 100,
+        availableAt: T0 + 100,
+        replayId: 'r-1',
+        redriveOf: null,
+        deadReason: null,
+        attempts: [makeAttempt(1, { startedAt: T0 + 95 })],
+      },
+    ]);
+    expect((await d.deliveriesOf(seqs[1]!)).map((t) => [t.subscription, t.deliveryId])).toEqual([
+      ['a', firstA + 1],
+      ['b', expect.any(Number)],
+    ]);
+    expect(await d.deliveredSeqs('b', [seqs[0]!, seqs[5]!, last])).toEqual(new Set([seqs[0]]));
+    expect(await d.deliveredSeqs('a', [seqs[0]!, last])).toEqual(new Set([seqs[0], last]));
+  });
+
+  it('goes with its subscription, its bus, and the purge of its last event', async () => {
+    const d = await openFile();
+    await setup(d, ['a', 'b']);
+    const seqs = await publish(
+      d,
+      ['e-1', 'e-2'].map((id) => makeEvent(id)),
+      T0,
+    );
+    await d.putReplay(makeReplay('r-1'));
+    await deliverEarly(d, 'a', seqs, T0 + 100);
+    await deliverEarly(d, 'b', seqs, T0 + 100);
+    await d.deleteSubscription('b');
+    expect(count('delivered_runs', "subscription = 'b'")).toBe(0);
+    expect(count('delivered_runs')).toBe(1);
+    // A purge of the bucket's events leaves no run behind.
+    expect(await d.purgeArchive(BUS, { olderThan: T0 + 1, maxBytes: null })).toBe(2);
+    expect(count('delivered_runs')).toBe(0);
+
+    const later = await publish(d, [makeEvent('e-3')], T0 + 1_000);
+    await d.putReplay(makeReplay('r-1'));
+    await deliverEarly(d, 'a', later, T0 + 1_100);
+    expect(count('delivered_runs')).toBe(1);
+    await d.deleteBus(BUS);
+    expect(count('delivered_runs')).toBe(0);
   });
 });
 
