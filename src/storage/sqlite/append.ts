@@ -24,12 +24,18 @@ type EventInsert = [
   deliveryBase: number | null,
 ];
 
-/** Attempted deliveries stored by one statement (see `storeSettled` in {@link prepareAppend}). */
-const SETTLED_ROWS = 100;
-
 /** The error for a delivery with an id or an attempt to an ordered subscription. */
 const orderedError = (i: number, subscription: string): Error =>
   new Error(`Expected deliveries[${i}] to have no id or attempt: subscription ${code(subscription)} is ordered`);
+
+/** Names checked against the catalog (see `catalogCheck` in {@link prepareAppend}). */
+interface CatalogCheck {
+  bus(name: string): void;
+  /** The subscription, wherever it is. */
+  known(name: string): Target;
+  /** The subscription, which must be on `bus`. */
+  subscription(name: string, bus: string): Target;
+}
 
 /** A subscription as an append sees it. */
 interface Target {
@@ -97,7 +103,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
   );
 
   /** Checks names against the catalog, remembering answers for one transaction. */
-  function catalogCheck() {
+  function catalogCheck(): CatalogCheck {
     const buses = new Set<string>();
     const subscriptions = new Map<string, Target | undefined>();
     return {
@@ -107,7 +113,6 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
           throw new Error(`Expected an existing bus, got unknown bus ${code(name)}`);
         buses.add(name);
       },
-      /** The subscription, wherever it is. */
       known(name: string): Target {
         let found = subscriptions.get(name);
         if (found === undefined && !subscriptions.has(name)) subscriptions.set(name, (found = targetOf.get(name)));
@@ -115,14 +120,9 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
         throw new Error(`Expected an existing subscription, got unknown subscription ${code(name)}`);
       },
       subscription(name: string, bus: string): Target {
-        let found = subscriptions.get(name);
-        if (found === undefined && !subscriptions.has(name)) subscriptions.set(name, (found = targetOf.get(name)));
-        if (found?.bus === bus) return found;
-        throw new Error(
-          found === undefined
-            ? `Expected an existing subscription, got unknown subscription ${code(name)}`
-            : `Expected subscription ${code(name)} to be on bus ${code(bus)}, got bus ${code(found.bus)}`,
-        );
+        const found = this.known(name);
+        if (found.bus === bus) return found;
+        throw new Error(`Expected subscription ${code(name)} to be on bus ${code(bus)}, got bus ${code(found.bus)}`);
       },
     };
   }
@@ -210,27 +210,36 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
     return results;
   });
 
-  // Deliveries the engine already attempted (see `NewDelivery.attempted`) whose attempt did not deliver
-  // them (delivered ones go to runs, see ./delivered-runs.ts), stored {@link SETTLED_ROWS} to a
-  // statement. Only unordered subscriptions get them, so each heads its partition (heads only matter
-  // once a subscription is ordered, and becoming ordered recomputes them). The join with `events` checks
-  // the event and its bus: a row that does not join is not stored, and {@link explainSettled} says why.
-  const settledStatements = new Map<number, Database.Statement<unknown[]>>();
-  const settledStatement = (rows: number): Database.Statement<unknown[]> => {
-    let statement = settledStatements.get(rows);
-    if (statement === undefined) {
-      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-      statement = db.prepare<unknown[]>(
-        `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
-           enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at)
-         SELECT v.column1, v.column2, e.seq, v.column4, 1, 1, v.column5, v.column6, ?, v.column7, NULL,
-           e.partition_key, v.column8, v.column9
-         FROM (VALUES ${values}) v JOIN events e ON e.seq = v.column3 AND e.bus = v.column10`,
-      );
-      settledStatements.set(rows, statement);
-    }
-    return statement;
-  };
+  // A delivery the engine already attempted (see `NewDelivery.attempted`) whose attempt did not deliver
+  // it (delivered ones go to runs, see ./delivered-runs.ts). Only unordered subscriptions get one, so it
+  // heads its partition (heads only matter once a subscription is ordered, and becoming ordered
+  // recomputes them).
+  const insertAttempted = db.prepare<
+    [
+      id: number,
+      subscription: string,
+      seq: number,
+      state: string,
+      availableAt: number,
+      dueAt: number | null,
+      enqueuedAt: number,
+      replayId: string | null,
+      key: string | null,
+      deadReason: string | null,
+      deadAt: number | null,
+    ]
+  >(
+    `INSERT INTO deliveries (id, subscription, event_seq, state, head, attempt_count, available_at, due_at,
+       enqueued_at, replay_id, redrive_of, partition_key, dead_reason, dead_at)
+     VALUES (?, ?, ?, ?, 1, 1, ?, ?, ?, ?, NULL, ?, ?, ?)`,
+  );
+
+  /** Archived event `seq` and the target of `subscription`, which must be on the event's bus. */
+  function eventFor(check: CatalogCheck, subscription: string, seq: number) {
+    const event = eventOf.get(seq);
+    if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${seq}`);
+    return { event, target: check.subscription(subscription, event.bus) };
+  }
 
   /** An attempted delivery waiting in {@link storeSettled}: its place in the step, and its id. */
   interface Settled {
@@ -241,10 +250,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
     readonly bus: string;
   }
 
-  /**
-   * Stores attempted deliveries: the ones their attempt delivered as delivered runs, the others as rows
-   * (see {@link settledStatement}) with their attempts.
-   */
+  /** Stores attempted deliveries: the ones their attempt delivered as runs, the others as rows with their attempt. */
   function storeSettled(settled: readonly Settled[], now: number): void {
     const delivered: DeliveredEntry[] = [];
     const rest: Settled[] = [];
@@ -271,59 +277,37 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
     }
     // Checked against what was stored before this step's rows.
     runs.store(delivered, now, (entries) => {
-      checkEvents(entries);
+      // Names the entry whose event is missing or on another bus.
+      const check = catalogCheck();
+      for (const { subscription, seq } of entries) eventFor(check, subscription, seq);
       throw new Error('Expected every delivered attempt to be stored');
     });
-    for (let from = 0; from < rest.length; from += SETTLED_ROWS) {
-      const rows = rest.slice(from, from + SETTLED_ROWS);
-      const values: unknown[] = [now];
-      for (const { item, attempted, id, bus } of rows) {
-        const { completion } = attempted;
-        const retryAt = completion.kind === 'retry' ? completion.availableAt : null;
-        const dead = completion.kind === 'dead';
-        values.push(
+    const check = catalogCheck();
+    for (const { at, item, attempted, id } of rest) {
+      const { event } = eventFor(check, item.subscription, item.eventSeq);
+      const { completion } = attempted;
+      const retryAt = completion.kind === 'retry' ? completion.availableAt : null;
+      const dead = completion.kind === 'dead';
+      try {
+        insertAttempted.run(
           id,
           item.subscription,
           item.eventSeq,
           stateAfter(completion),
           retryAt ?? now,
           retryAt,
+          now,
           item.replayId,
+          event.partition_key,
           dead ? completion.reason : null,
           dead ? now : null,
-          bus,
         );
-      }
-      let stored = -1;
-      try {
-        stored = settledStatement(rows.length).run(values).changes;
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
+        throw takenIdError(at, id);
       }
-      if (stored !== rows.length) explainSettled(rows);
-      for (const { attempted, id } of rows) insertAttempt(shared, id, attempted.attempt);
+      insertAttempt(shared, id, attempted.attempt);
     }
-  }
-
-  /** Throws for the first delivery whose event is not archived or is on another bus than its subscription. */
-  function checkEvents(deliveries: ReadonlyArray<{ readonly subscription: string; readonly seq: number }>): void {
-    const check = catalogCheck();
-    for (const { subscription, seq } of deliveries) {
-      const event = eventOf.get(seq);
-      if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${seq}`);
-      check.subscription(subscription, event.bus);
-    }
-  }
-
-  const deliveryExists = db.prepare<[number], number>('SELECT 1 FROM deliveries WHERE id = ?').pluck();
-
-  /** Throws the error of the first of `rows` that could not be stored (see {@link settledStatement}). */
-  function explainSettled(rows: readonly Settled[]): never {
-    checkEvents(rows.map(({ item }) => ({ subscription: item.subscription, seq: item.eventSeq })));
-    // Every row joins: an id is taken by a delivery stored before.
-    const taken = rows.find(({ id }) => deliveryExists.get(id) !== undefined);
-    if (taken !== undefined) throw takenIdError(taken.at, taken.id);
-    throw new Error('Expected every attempted delivery to be stored');
   }
 
   const enqueue = db.transaction((deliveries: readonly NewDelivery[], now: number): number => {
@@ -351,9 +335,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
         return;
       }
       flush();
-      const event = eventOf.get(item.eventSeq);
-      if (event === undefined) throw new Error(`Expected an archived event, got unknown seq ${item.eventSeq}`);
-      const target = check.subscription(item.subscription, event.bus);
+      const { event, target } = eventFor(check, item.subscription, item.eventSeq);
       if (item.id === undefined) {
         insertDelivery(
           shared,
