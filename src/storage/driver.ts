@@ -79,6 +79,12 @@ export interface StoredEvent {
   readonly size: number;
 }
 
+/**
+ * What a delivery carries of its event: its body to hand over, and what reports name it by. Archive
+ * pages read only this for a replay ({@link StorageDriver.queryDeliverable}).
+ */
+export type DeliverableEvent = Pick<StoredEvent, 'seq' | 'id' | 'publishedAt' | 'size' | 'body'>;
+
 /** An event to append, with the subscriptions it is owed to (matched by the engine). */
 export interface NewEvent {
   readonly id: string;
@@ -141,7 +147,7 @@ export interface ClaimedDelivery {
   readonly enqueuedAt: number;
   readonly replayId: string | null;
   readonly redriveOf: number | null;
-  readonly event: StoredEvent;
+  readonly event: DeliverableEvent;
 }
 
 /** What became of an attempt. */
@@ -389,6 +395,11 @@ export interface StorageDriver {
   redrive(subscription: string, ids: readonly number[], now: number): Promise<number>;
 
   queryArchive(bus: string, query: ArchiveQuery): Promise<StoredEvent[]>;
+  /**
+   * The events {@link queryArchive} returns for the same query, with only what a delivery carries:
+   * a replay's pages, which need nothing else.
+   */
+  queryDeliverable(bus: string, query: ArchiveQuery): Promise<DeliverableEvent[]>;
   /** Events of `bus` with this id (several sources may share one), by seq. */
   eventsById(bus: string, id: string): Promise<StoredEvent[]>;
   /** Every delivery of the event with its attempts, by delivery id. */

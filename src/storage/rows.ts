@@ -10,6 +10,7 @@ import type {
   BusRecord,
   DeadLetter,
   DeadReason,
+  DeliverableEvent,
   DeliveryTrace,
   DeliveryPolicy,
   DeliveryState,
@@ -35,6 +36,20 @@ export interface EventRow {
 /** The `events` columns every event-returning query selects (table alias `e`). */
 export const EVENT_COLUMNS =
   'e.seq, e.bus, e.id, e.source, e.type, e.time, e.published_at, e.partition_key, e.size, e.body';
+
+/** The columns of a {@link DeliverableEvent}, in the order {@link rawToDeliverable} reads them. */
+export const DELIVERABLE_COLUMNS = 'e.seq, e.id, e.published_at, e.size, e.body';
+
+/** Converts a raw row of {@link DELIVERABLE_COLUMNS}. */
+export function rawToDeliverable(row: readonly unknown[]): DeliverableEvent {
+  return {
+    seq: row[0] as number,
+    id: row[1] as string,
+    publishedAt: row[2] as number,
+    size: row[3] as number,
+    body: row[4] as string,
+  };
+}
 
 /** An event as a raw row (better-sqlite3 `.raw()`, pg `rowMode: 'array'`): the {@link EVENT_COLUMNS} values, in that order. */
 export type RawEvent = [

@@ -11,7 +11,13 @@ import { BusError, describeValue } from '../errors.js';
 import { uuidv7 } from '../uuid.js';
 import { PatternIndex, validatePattern } from '../../patterns/index.js';
 import type { TimerHandle } from '../clock.js';
-import type { NewDelivery, ReplayRecord, ReplayStep, StoredEvent, SubscriptionRecord } from '../../storage/driver.js';
+import type {
+  DeliverableEvent,
+  NewDelivery,
+  ReplayRecord,
+  ReplayStep,
+  SubscriptionRecord,
+} from '../../storage/driver.js';
 import type { CloudEvent } from '../events.js';
 import type { EarlyAttempt, EarlyDelivery } from './dispatcher.js';
 import type { EngineHooks } from './hooks.js';
@@ -273,7 +279,7 @@ export class Replays {
         return;
       }
       const started = clock.now();
-      const page = await driver.queryArchive(record.bus, {
+      const page = await driver.queryDeliverable(record.bus, {
         from: record.from,
         to: record.to,
         afterSeq: record.cursor,
@@ -358,7 +364,7 @@ export class Replays {
   private async attemptEarly(
     replay: string,
     deliveries: NewDelivery[],
-    page: readonly StoredEvent[],
+    page: readonly DeliverableEvent[],
     consumers: ReadonlyMap<string, EarlyConsumer>,
     parsed: Map<number, CloudEvent> | null,
   ): Promise<NewDelivery[]> {

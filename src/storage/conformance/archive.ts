@@ -89,6 +89,44 @@ export function archiveTests(s: ConformanceSuite): void {
       expect(await d.queryArchive('nope', { limit: 10 })).toEqual([]);
     });
 
+    s.test('queryDeliverable returns what queryArchive does, with what a delivery carries', async (d) => {
+      await setup(d, []);
+      await setup(d, [], 'audit');
+      const seqs: number[] = [];
+      for (const [i, id] of ['e-1', 'e-2', 'e-3', 'e-4'].entries()) {
+        const type = i % 2 === 0 ? 'order.placed' : 'order.shipped';
+        seqs.push(...(await publish(d, [makeEvent(id, { type, data: { i, text: 'ünïcode' } })], T0 + 100 * i)));
+      }
+      await publish(d, [makeEvent('x-1')], T0, { bus: 'audit' });
+      const queries: ArchiveQuery[] = [
+        { limit: 100 },
+        { limit: 2 },
+        { limit: 2, afterSeq: pick(seqs, 1) },
+        { limit: 100, from: T0 + 100, to: T0 + 200 },
+        { limit: 100, type: 'order.placed' },
+        { limit: 100, source: '/elsewhere' },
+      ];
+      for (const query of queries) {
+        const expected = (await d.queryArchive(BUS, query)).map(({ seq, id, publishedAt, size, body }) => ({
+          seq,
+          id,
+          publishedAt,
+          size,
+          body,
+        }));
+        const deliverable = (await d.queryDeliverable(BUS, query)).map(({ seq, id, publishedAt, size, body }) => ({
+          seq,
+          id,
+          publishedAt,
+          size,
+          body,
+        }));
+        expect(deliverable).toEqual(expected);
+      }
+      expect((await d.queryDeliverable(BUS, { limit: 100 })).map((e) => e.id)).toEqual(['e-1', 'e-2', 'e-3', 'e-4']);
+      expect(await d.queryDeliverable('nope', { limit: 10 })).toEqual([]);
+    });
+
     s.test('eventsById returns every event with that id on the bus, by seq', async (d) => {
       await setup(d, []);
       await setup(d, [], 'audit');

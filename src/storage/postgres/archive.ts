@@ -2,8 +2,15 @@
  * The archive on PostgreSQL: queries by time, type and source; lookups by id; replay's skip-delivered
  * check; retention (purge, in short batches) and dedupe pruning.
  */
-import type { ArchiveQuery, StoredEvent } from '../driver.js';
-import { EVENT_COLUMNS, rawToStoredEvent, toStoredEvent, type EventRow } from '../rows.js';
+import type { ArchiveQuery, DeliverableEvent, StoredEvent } from '../driver.js';
+import {
+  DELIVERABLE_COLUMNS,
+  EVENT_COLUMNS,
+  rawToDeliverable,
+  rawToStoredEvent,
+  toStoredEvent,
+  type EventRow,
+} from '../rows.js';
 import type { CountersRow } from '../rows.js';
 import { OWES_UNCLAIMED } from './cursors.js';
 import { rows, type Sql } from './sql.js';
@@ -25,6 +32,16 @@ function later(a: readonly [number, number], b: readonly [number, number]): read
  * filters exactly. PostgreSQL seeks on the row comparison `(published_hwm, seq) > (x, y)` directly.
  */
 export async function query(sql: Sql, bus: string, q: ArchiveQuery): Promise<StoredEvent[]> {
+  return (await page(sql, 'query_archive', EVENT_COLUMNS, bus, q)).map((row) => rawToStoredEvent(row));
+}
+
+/** {@link query} with only what a delivery carries (see `StorageDriver.queryDeliverable`). */
+export async function deliverable(sql: Sql, bus: string, q: ArchiveQuery): Promise<DeliverableEvent[]> {
+  return (await page(sql, 'query_deliverable', DELIVERABLE_COLUMNS, bus, q)).map(rawToDeliverable);
+}
+
+/** A page of the archive as raw rows of `columns`, by the statement named `name`. */
+async function page(sql: Sql, name: string, columns: string, bus: string, q: ArchiveQuery): Promise<unknown[][]> {
   const [counters] = await rows<{ max_backstep: number }>(
     sql,
     'max_backstep',
@@ -42,8 +59,8 @@ export async function query(sql: Sql, bus: string, q: ArchiveQuery): Promise<Sto
     low = later(low, [at?.published_hwm ?? MIN, q.afterSeq]);
   }
   const result = await sql.query<unknown[]>({
-    name: 'query_archive',
-    text: `SELECT ${EVENT_COLUMNS} FROM events e
+    name,
+    text: `SELECT ${columns} FROM events e
        WHERE e.bus = $1 AND (e.published_hwm, e.seq) > ($2::bigint, $3::bigint) AND e.published_hwm <= $4
          AND e.seq > $5 AND e.published_at >= $6 AND e.published_at <= $7
          AND ($8::text IS NULL OR e.type = $8) AND ($9::text IS NULL OR e.source = $9)
@@ -62,7 +79,7 @@ export async function query(sql: Sql, bus: string, q: ArchiveQuery): Promise<Sto
     ],
     rowMode: 'array',
   });
-  return result.rows.map((row) => rawToStoredEvent(row));
+  return result.rows;
 }
 
 export async function eventsById(sql: Sql, bus: string, id: string): Promise<StoredEvent[]> {

@@ -13,6 +13,7 @@ import type {
   ArchiveQuery,
   BusRecord,
   ClaimedDelivery,
+  DeliverableEvent,
   CompletionItem,
   DeadLetter,
   DeadLetterFilter,
@@ -397,6 +398,9 @@ export class PostgresDriver implements StorageDriver {
 
   queryArchive(bus: string, query: ArchiveQuery): Promise<StoredEvent[]> {
     return this.#transaction((sql) => archive.query(sql, bus, query));
+  }
+  queryDeliverable(bus: string, query: ArchiveQuery): Promise<DeliverableEvent[]> {
+    return this.#transaction((sql) => archive.deliverable(sql, bus, query));
   }
   eventsById(bus: string, id: string): Promise<StoredEvent[]> {
     return this.#run((sql) => archive.eventsById(sql, bus, id));

@@ -3,8 +3,15 @@
  * retention (purge, in short batches) and dedupe pruning.
  */
 import type Database from 'better-sqlite3';
-import type { ArchiveQuery, StoredEvent } from '../driver.js';
-import { EVENT_COLUMNS, rawToStoredEvent, toStoredEvent, type EventRow, type RawEvent } from '../rows.js';
+import type { ArchiveQuery, DeliverableEvent, StoredEvent } from '../driver.js';
+import {
+  DELIVERABLE_COLUMNS,
+  EVENT_COLUMNS,
+  rawToDeliverable,
+  rawToStoredEvent,
+  toStoredEvent,
+  type EventRow,
+} from '../rows.js';
 import type { DeliveredRuns } from './delivered-runs.js';
 import type { SharedStatements } from './statements.js';
 
@@ -66,20 +73,26 @@ export function prepareArchive(db: Database.Database, shared: SharedStatements, 
   // the rest of the cursor's hwm group by seq, then the later groups.
   const filters = `e.published_hwm <= @hiHwm AND e.seq > @afterSeq AND e.published_at >= @from AND e.published_at <= @to
     AND (@type IS NULL OR e.type = @type) AND (@source IS NULL OR e.source = @source)`;
-  const queryGroupRest = db
-    .prepare<[ArchiveParams], RawEvent>(
-      `SELECT ${EVENT_COLUMNS} FROM events e INDEXED BY events_by_time
-       WHERE e.bus = @bus AND e.published_hwm = @loHwm AND e.seq > @loSeq AND ${filters}
-       ORDER BY e.seq LIMIT @limit`,
-    )
-    .raw();
-  const queryLater = db
-    .prepare<[ArchiveParams], RawEvent>(
-      `SELECT ${EVENT_COLUMNS} FROM events e INDEXED BY events_by_time
-       WHERE e.bus = @bus AND e.published_hwm > @loHwm AND ${filters}
-       ORDER BY e.published_hwm, e.seq LIMIT @limit`,
-    )
-    .raw();
+  /** The two parts of an archive scan (see {@link fromCursor}) reading `columns`. */
+  const archiveScan = (columns: string) =>
+    [
+      db
+        .prepare<[ArchiveParams], unknown[]>(
+          `SELECT ${columns} FROM events e INDEXED BY events_by_time
+           WHERE e.bus = @bus AND e.published_hwm = @loHwm AND e.seq > @loSeq AND ${filters}
+           ORDER BY e.seq LIMIT @limit`,
+        )
+        .raw(),
+      db
+        .prepare<[ArchiveParams], unknown[]>(
+          `SELECT ${columns} FROM events e INDEXED BY events_by_time
+           WHERE e.bus = @bus AND e.published_hwm > @loHwm AND ${filters}
+           ORDER BY e.published_hwm, e.seq LIMIT @limit`,
+        )
+        .raw(),
+    ] as const;
+  const eventScan = archiveScan(EVENT_COLUMNS);
+  const deliverableScan = archiveScan(DELIVERABLE_COLUMNS);
   const hwmAt = db
     .prepare<[number], number>('SELECT published_hwm FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 1')
     .pluck();
@@ -138,11 +151,12 @@ export function prepareArchive(db: Database.Database, shared: SharedStatements, 
     .pluck();
   const forgetPurged = db.prepare<[number]>('DELETE FROM purged_acceptances WHERE accepted_at < ?');
 
-  const queryTx = db.transaction((bus: string, q: ArchiveQuery): StoredEvent[] => {
+  /** A page of the archive as raw rows of `scan`'s columns. */
+  function page(scan: ReturnType<typeof archiveScan>, bus: string, q: ArchiveQuery): unknown[][] {
     const { max_backstep: backstep } = shared.counters.get()!;
     let low: readonly [number, number] = [q.from ?? MIN, -1];
     if (q.afterSeq !== undefined) low = later(low, [hwmAt.get(q.afterSeq) ?? MIN, q.afterSeq]);
-    const rows = fromCursor(queryGroupRest, queryLater, {
+    return fromCursor(scan[0], scan[1], {
       bus,
       loHwm: low[0],
       loSeq: low[1],
@@ -154,8 +168,13 @@ export function prepareArchive(db: Database.Database, shared: SharedStatements, 
       source: q.source ?? null,
       limit: q.limit,
     });
-    return rows.map((row) => rawToStoredEvent(row));
-  });
+  }
+  const queryTx = db.transaction((bus: string, q: ArchiveQuery): StoredEvent[] =>
+    page(eventScan, bus, q).map((row) => rawToStoredEvent(row)),
+  );
+  const deliverableTx = db.transaction((bus: string, q: ArchiveQuery): DeliverableEvent[] =>
+    page(deliverableScan, bus, q).map(rawToDeliverable),
+  );
 
   function remove(bus: string, batch: readonly Candidate[], floor: number): void {
     const seqs = JSON.stringify(batch.map((event) => event.seq));
@@ -227,6 +246,7 @@ export function prepareArchive(db: Database.Database, shared: SharedStatements, 
 
   return {
     query: (bus: string, q: ArchiveQuery) => queryTx(bus, q),
+    deliverable: (bus: string, q: ArchiveQuery) => deliverableTx(bus, q),
     eventsById: (bus: string, id: string) => byId.all(bus, id).map(toStoredEvent),
     deliveredSeqs: (subscription: string, seqs: readonly number[]): Set<number> =>
       seqs.length === 0

@@ -14,6 +14,7 @@ import type {
   ArchiveQuery,
   BusRecord,
   ClaimedDelivery,
+  DeliverableEvent,
   CompletionItem,
   DeadLetter,
   DeadLetterFilter,
@@ -210,6 +211,9 @@ export class SqliteDriver implements StorageDriver {
 
   queryArchive(bus: string, query: ArchiveQuery): Promise<StoredEvent[]> {
     return settle(() => this.#run.archive.query(bus, query));
+  }
+  queryDeliverable(bus: string, query: ArchiveQuery): Promise<DeliverableEvent[]> {
+    return settle(() => this.#run.archive.deliverable(bus, query));
   }
   eventsById(bus: string, id: string): Promise<StoredEvent[]> {
     return settle(() => this.#run.archive.eventsById(bus, id));
