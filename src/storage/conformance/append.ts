@@ -168,6 +168,24 @@ export function appendTests(s: ConformanceSuite): void {
       expect((await d.subscriptionStats('a')).backlog).toBe(1);
     });
 
+    s.test('dedupe finds ids and sources as stored, whatever their characters, in calls of any size', async (d) => {
+      await setup(d, []);
+      // A lone surrogate is not well-formed text: stores keep it as U+FFFD, and must still match it.
+      const odd = ['q"uo\\te\ttab', 'ünï-😀', 'lone-\ud800-surrogate'];
+      const first = await publish(
+        d,
+        odd.map((id) => makeEvent(id, { source: `/src/${id}` })),
+        T0,
+      );
+      const many = Array.from({ length: 250 }, (_, i) => makeEvent(`m-${i}`));
+      const again = [...many.slice(0, 120), ...odd.map((id) => makeEvent(id, { source: `/src/${id}` })), ...many];
+      const [outcomes = []] = await d.append([request(again)], T0 + 1);
+      expect(outcomes.slice(120, 123)).toEqual(first.map((seq) => ({ status: 'duplicate', seq })));
+      // The second copies of the first 120 events, across the call's first hundred and later ones.
+      expect(outcomes.slice(123, 243)).toEqual(outcomes.slice(0, 120).map(({ seq }) => ({ status: 'duplicate', seq })));
+      expect(outcomes.filter((o) => o.status === 'accepted')).toHaveLength(250);
+    });
+
     s.test('dedupe is keyed by bus, source and id', async (d) => {
       await setup(d, []);
       await setup(d, [], 'audit');

@@ -89,6 +89,7 @@ async function catalogAndAcceptances(
   const names = [...new Set(pairs.map((p) => p.subscription))];
   const found = await rows<
     CatalogRow & {
+      n: number | string | null;
       source: string | null;
       id: string | null;
       seq: number | null;
@@ -98,21 +99,29 @@ async function catalogAndAcceptances(
   >(
     sql,
     'catalog_and_acceptances',
-    `SELECT c.*, NULL AS source, NULL AS id, NULL::bigint AS seq, NULL::bigint AS at, NULL::bigint AS purged_at
+    `SELECT c.*, NULL::bigint AS n, NULL AS source, NULL AS id, NULL::bigint AS seq, NULL::bigint AS at,
+       NULL::bigint AS purged_at
      FROM (${CATALOG_ROWS}) c
      UNION ALL
-     SELECT 'accepted', NULL, k.bus, NULL, k.source, k.id, l.seq, l.published_at, p.accepted_at
-     FROM (SELECT DISTINCT bus, source, id FROM unnest($3::text[], $4::text[], $5::text[]) AS k(bus, source, id)) k
+     SELECT 'accepted', NULL, k.bus, NULL, k.n, k.source, k.id, l.seq, l.published_at, p.accepted_at
+     FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS k(bus, source, id, n)
      LEFT JOIN LATERAL (SELECT e.seq, e.published_at FROM events e
        WHERE e.bus = k.bus AND e.id = k.id AND e.source = k.source ORDER BY e.seq DESC LIMIT 1) l ON true
      LEFT JOIN purged_acceptances p ON p.bus = k.bus AND p.source = k.source AND p.id = k.id
      WHERE l.seq IS NOT NULL OR p.accepted_at IS NOT NULL`,
     [[...buses], names, ...keys],
   );
+  // Each acceptance found is of the key at its (1-based) place `n` in `keys`: text read back may differ
+  // from the text sent (a lone surrogate is stored as U+FFFD), and dedupe must match as stored.
   const accepted = new Map<string, Acceptance>();
   for (const row of found) {
     if (row.kind !== 'accepted') continue;
-    accepted.set(keyOf(row.bus!, row.source!, row.id!), { seq: row.seq, at: row.at, purgedAt: row.purged_at });
+    const n = Number(row.n) - 1;
+    accepted.set(keyOf(keys[0]![n]!, keys[1]![n]!, keys[2]![n]!), {
+      seq: row.seq,
+      at: row.at,
+      purgedAt: row.purged_at,
+    });
   }
   return { targets: verifyCatalog(found, buses, pairs), accepted };
 }

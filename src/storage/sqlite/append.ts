@@ -8,25 +8,27 @@ import { subsText } from './cursors.js';
 import { takenIdError, type DeliveredEntry, type DeliveredRuns } from './delivered-runs.js';
 import { insertAttempt, insertDelivery, type SharedStatements } from './statements.js';
 
-type EventInsert = [
-  seq: number,
-  bus: string,
-  id: string,
-  source: string,
-  type: string,
-  time: string,
-  publishedAt: number,
-  publishedHwm: number,
-  partitionKey: string | null,
-  size: number,
-  body: string,
-  subs: string | null,
-  deliveryBase: number | null,
-];
-
 /** The error for a delivery with an id or an attempt to an ordered subscription. */
 const orderedError = (i: number, subscription: string): Error =>
   new Error(`Expected deliveries[${i}] to have no id or attempt: subscription ${code(subscription)} is ordered`);
+
+/** What dedupe knows of a bus, source and id: its newest archived event. */
+interface Acceptance {
+  readonly seq: number;
+  readonly published_at: number;
+}
+
+/** An archived event as dedupe reads it: `n` numbers the key it was looked up by. */
+interface AcceptanceRow extends Acceptance {
+  readonly n: number;
+}
+
+/** Event rows inserted (and keys looked up) by one statement at most, and the values of one event row. */
+const EVENT_ROWS = 100;
+const EVENT_COLUMNS = 13;
+
+/** The dedupe key of a bus, source and id. */
+const keyOf = (bus: string, source: string, id: string): string => `${bus}\u0000${source}\u0000${id}`;
 
 /** Names checked against the catalog (see `catalogCheck` in {@link prepareAppend}). */
 interface CatalogCheck {
@@ -48,16 +50,59 @@ interface Target {
 export function prepareAppend(db: Database.Database, shared: SharedStatements, runs: DeliveredRuns) {
   // Dedupe reads the archive (see schema.ts): the newest event of the key is its latest acceptance,
   // and a purged one may have left its acceptance behind.
-  const latestAcceptance = db.prepare<[string, string, string], { seq: number; published_at: number }>(
-    'SELECT seq, published_at FROM events WHERE bus = ? AND id = ? AND source = ? ORDER BY seq DESC LIMIT 1',
-  );
+  // The events of `bus` with one of a list of ids and sources (rows of id, source and the row's number
+  // `n`, returned with each event found), found through `events_by_id`, one look-up per row (CROSS JOIN
+  // keeps the list outside). The values are bound like the rows they are compared with, so they match
+  // exactly as stored (text read back may differ: a lone surrogate is stored as U+FFFD).
+  const acceptanceStatements = new Map<number, Database.Statement<unknown[], AcceptanceRow>>();
+  const acceptancesOf = (bus: string, list: readonly unknown[]): AcceptanceRow[] => {
+    const rows = list.length / 3;
+    let statement = acceptanceStatements.get(rows);
+    if (statement === undefined) {
+      statement = db.prepare<unknown[], AcceptanceRow>(
+        `SELECT k.column3 AS n, e.seq, e.published_at
+         FROM (VALUES ${Array.from({ length: rows }, () => '(?, ?, ?)').join(', ')}) k CROSS JOIN events e
+         WHERE e.bus = ? AND e.id = k.column1 AND e.source = k.column2`,
+      );
+      acceptanceStatements.set(rows, statement);
+    }
+    return statement.all([...list, bus]);
+  };
+
   const purgedAcceptance = db
     .prepare<[string, string, string], number>(
       'SELECT accepted_at FROM purged_acceptances WHERE bus = ? AND source = ? AND id = ?',
     )
     .pluck();
-
   const anyPurged = db.prepare<[], number>('SELECT 1 FROM purged_acceptances LIMIT 1').pluck();
+
+  /**
+   * The latest acceptance (newest archived event) of every bus, source and id the requests publish
+   * with an id of their own, by {@link keyOf}: one statement per bus for the whole call.
+   */
+  function latestAcceptances(requests: readonly AppendRequest[]): Map<string, Acceptance> {
+    const lists = new Map<string, { keys: string[]; values: unknown[] }>();
+    for (const { bus, events } of requests) {
+      for (const event of events) {
+        if (event.idAssigned === true) continue;
+        let list = lists.get(bus);
+        if (list === undefined) lists.set(bus, (list = { keys: [], values: [] }));
+        list.values.push(event.id, event.source, list.keys.length);
+        list.keys.push(keyOf(bus, event.source, event.id));
+      }
+    }
+    const latest = new Map<string, Acceptance>();
+    for (const [bus, { keys, values }] of lists) {
+      for (let from = 0; from < values.length; from += 3 * EVENT_ROWS) {
+        for (const row of acceptancesOf(bus, values.slice(from, from + 3 * EVENT_ROWS))) {
+          const key = keys[row.n]!;
+          // A key named twice finds its events twice: keep the newest.
+          if ((latest.get(key)?.seq ?? -1) < row.seq) latest.set(key, row);
+        }
+      }
+    }
+    return latest;
+  }
 
   /**
    * The duplicate outcome when the key was accepted after `cutoff` (and not before the prune floor).
@@ -70,8 +115,8 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
     cutoff: number,
     floor: number,
     purged: boolean,
+    latest: Acceptance | undefined,
   ): AppendOutcome | null {
-    const latest = latestAcceptance.get(bus, id, source);
     if (latest !== undefined && latest.published_at > cutoff && latest.published_at >= floor) {
       return { status: 'duplicate', seq: latest.seq };
     }
@@ -81,11 +126,22 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
     return null;
   }
 
-  const insertEvent = db.prepare<EventInsert>(
-    `INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body,
-       subs, delivery_base)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
+  // Events go in {@link EVENT_ROWS} to a statement: one statement per row cost about as much as the row.
+  const eventStatements = new Map<number, Database.Statement<unknown[]>>();
+  const insertEvents = (values: readonly unknown[]): void => {
+    const rows = values.length / EVENT_COLUMNS;
+    let statement = eventStatements.get(rows);
+    if (statement === undefined) {
+      const row = `(${Array.from({ length: EVENT_COLUMNS }, () => '?').join(', ')})`;
+      statement = db.prepare<unknown[]>(
+        `INSERT INTO events (seq, bus, id, source, type, time, published_at, published_hwm, partition_key, size, body,
+           subs, delivery_base)
+         VALUES ${Array.from({ length: rows }, () => row).join(', ')}`,
+      );
+      eventStatements.set(rows, statement);
+    }
+    statement.run(values);
+  };
   const addTotals = db.prepare<[string, number, number]>(
     `INSERT INTO archive_totals (bus, events, bytes) VALUES (?, ?, ?)
      ON CONFLICT (bus) DO UPDATE SET events = events + excluded.events, bytes = bytes + excluded.bytes`,
@@ -138,6 +194,10 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
     // Matched events per subscription read by cursor (the seq of the first, and how many), added to
     // its `unclaimed` once at the end.
     const unclaimed = new Map<string, { first: number; count: number }>();
+    // Event rows not inserted yet.
+    const rows: unknown[] = [];
+    // The latest acceptance of each key, as stored before this call and then as this call accepts.
+    const accepted = latestAcceptances(requests);
 
     for (const request of requests) {
       check.bus(request.bus);
@@ -150,7 +210,15 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
         const duplicate =
           event.idAssigned === true
             ? null
-            : duplicateOf(request.bus, event.source, event.id, cutoff, counters.dedupe_floor, purged);
+            : duplicateOf(
+                request.bus,
+                event.source,
+                event.id,
+                cutoff,
+                counters.dedupe_floor,
+                purged,
+                accepted.get(keyOf(request.bus, event.source, event.id)),
+              );
         if (duplicate !== null) {
           outcomes.push(duplicate);
           continue;
@@ -175,7 +243,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
         });
         const deliveryBase = deliveryId;
         deliveryId += sids.length;
-        insertEvent.run(
+        rows.push(
           seq,
           request.bus,
           event.id,
@@ -190,6 +258,12 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
           subsText(sids),
           sids.length === 0 ? null : deliveryBase,
         );
+        if (rows.length === EVENT_ROWS * EVENT_COLUMNS) {
+          insertEvents(rows);
+          rows.length = 0;
+        }
+        if (event.idAssigned !== true)
+          accepted.set(keyOf(request.bus, event.source, event.id), { seq, published_at: now });
         for (const subscription of direct) {
           insertDelivery(shared, deliveryId++, subscription, seq, now, event.partitionKey, null, null);
         }
@@ -202,6 +276,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
       results.push(outcomes);
     }
 
+    if (rows.length > 0) insertEvents(rows);
     for (const [name, { first, count }] of unclaimed) addUnclaimed.run(first - 1, count, name);
     // Only stored events carry the high-water mark; an all-duplicate call changes nothing.
     if (seq !== counters.next_seq) {
