@@ -411,33 +411,13 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
       }
       flush();
       const { event, target } = eventFor(check, item.subscription, item.eventSeq);
-      if (item.id === undefined) {
-        insertDelivery(
-          shared,
-          deliveryId++,
-          item.subscription,
-          item.eventSeq,
-          now,
-          event.partition_key,
-          item.replayId,
-          null,
-        );
-        return;
-      }
-      if (target.by_cursor === 0) throw orderedError(i, item.subscription);
+      if (item.id !== undefined && target.by_cursor === 0) throw orderedError(i, item.subscription);
+      const id = item.id ?? deliveryId++;
       try {
-        insertDelivery(
-          shared,
-          item.id,
-          item.subscription,
-          item.eventSeq,
-          now,
-          event.partition_key,
-          item.replayId,
-          null,
-        );
+        insertDelivery(shared, id, item.subscription, item.eventSeq, now, event.partition_key, item.replayId, null);
       } catch (error) {
-        if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
+        // Only a reserved id can be taken: the others are past every id handed out.
+        if (item.id === undefined || (error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
         throw takenIdError(i, item.id);
       }
     });
