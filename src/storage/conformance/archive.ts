@@ -3,7 +3,7 @@
  * and replay records.
  */
 import { expect } from 'vitest';
-import type { ArchiveQuery, NewDelivery, ReplayStep, StorageDriver } from '../driver.js';
+import type { ArchiveQuery, AttemptRecord, DeliveryTrace, NewDelivery, ReplayStep, StorageDriver } from '../driver.js';
 import {
   BUS,
   DEFAULT_DELIVERY_POLICY,
@@ -31,6 +31,21 @@ async function idsOf(d: StorageDriver, query: Partial<ArchiveQuery>, bus = BUS):
 }
 
 /** Registers the archive, lineage, enqueue and replay tests. */
+/** The lineage entry of a delivery of subscription `a` that replay `r-1` stored delivered by `attempt` at `at`. */
+function deliveredEarly(deliveryId: number, at: number, attempt: AttemptRecord): DeliveryTrace {
+  return {
+    deliveryId,
+    subscription: 'a',
+    state: 'delivered',
+    enqueuedAt: at,
+    availableAt: at,
+    replayId: 'r-1',
+    redriveOf: null,
+    deadReason: null,
+    attempts: [attempt],
+  };
+}
+
 export function archiveTests(s: ConformanceSuite): void {
   s.area('archive', () => {
     s.test("queryArchive returns the bus's events by ascending seq", async (d) => {
@@ -307,19 +322,7 @@ export function archiveTests(s: ConformanceSuite): void {
         } as const satisfies ReplayStep;
         expect(await d.advanceReplay('r-1', 'runner-1', step, T0 + 20)).toMatchObject({ enqueued: 4, cursor: e4 });
         const replayed = (seq: number) => d.deliveriesOf(seq);
-        expect(await replayed(e1)).toEqual([
-          {
-            deliveryId: first,
-            subscription: 'a',
-            state: 'delivered',
-            enqueuedAt: T0 + 20,
-            availableAt: T0 + 20,
-            replayId: 'r-1',
-            redriveOf: null,
-            deadReason: null,
-            attempts: [ok],
-          },
-        ]);
+        expect(await replayed(e1)).toEqual([deliveredEarly(first, T0 + 20, ok)]);
         expect(await replayed(e2)).toMatchObject([
           { deliveryId: first + 1, state: 'pending', availableAt: T0 + 500, attempts: [failed] },
         ]);
@@ -418,19 +421,7 @@ export function archiveTests(s: ConformanceSuite): void {
       expect(await d.getReplay('r-1')).toEqual(makeReplay('r-1'));
       expect(await d.advanceReplay('r-1', 'runner-1', step(page), T0 + 20)).toMatchObject({ enqueued: count });
       expect(await d.deliveredSeqs('a', seqs)).toEqual(new Set(seqs));
-      expect(await d.deliveriesOf(seqs[230]!)).toEqual([
-        {
-          deliveryId: first + 230,
-          subscription: 'a',
-          state: 'delivered',
-          enqueuedAt: T0 + 20,
-          availableAt: T0 + 20,
-          replayId: 'r-1',
-          redriveOf: null,
-          deadReason: null,
-          attempts: [ok],
-        },
-      ]);
+      expect(await d.deliveriesOf(seqs[230]!)).toEqual([deliveredEarly(first + 230, T0 + 20, ok)]);
     });
 
     s.test('only the owner advances a running replay; a cancelled one takes no step', async (d) => {

@@ -90,8 +90,6 @@ async function catalogAndAcceptances(
   const found = await rows<
     CatalogRow & {
       n: number | string | null;
-      source: string | null;
-      id: string | null;
       seq: number | null;
       at: number | null;
       purged_at: number | null;
@@ -99,11 +97,10 @@ async function catalogAndAcceptances(
   >(
     sql,
     'catalog_and_acceptances',
-    `SELECT c.*, NULL::bigint AS n, NULL AS source, NULL AS id, NULL::bigint AS seq, NULL::bigint AS at,
-       NULL::bigint AS purged_at
+    `SELECT c.*, NULL::bigint AS n, NULL::bigint AS seq, NULL::bigint AS at, NULL::bigint AS purged_at
      FROM (${CATALOG_ROWS}) c
      UNION ALL
-     SELECT 'accepted', NULL, k.bus, NULL, k.n, k.source, k.id, l.seq, l.published_at, p.accepted_at
+     SELECT 'accepted', NULL, k.bus, NULL, k.n, l.seq, l.published_at, p.accepted_at
      FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS k(bus, source, id, n)
      LEFT JOIN LATERAL (SELECT e.seq, e.published_at FROM events e
        WHERE e.bus = k.bus AND e.id = k.id AND e.source = k.source ORDER BY e.seq DESC LIMIT 1) l ON true

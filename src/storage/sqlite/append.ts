@@ -207,8 +207,9 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
       const cutoff = now - request.dedupeWindowMs;
       for (const event of request.events) {
         const targets = event.subscriptions.map((name) => check.subscription(name, request.bus));
+        const key = event.idAssigned === true ? null : keyOf(request.bus, event.source, event.id);
         const duplicate =
-          event.idAssigned === true
+          key === null
             ? null
             : duplicateOf(
                 request.bus,
@@ -217,7 +218,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
                 cutoff,
                 counters.dedupe_floor,
                 purged,
-                accepted.get(keyOf(request.bus, event.source, event.id)),
+                accepted.get(key),
               );
         if (duplicate !== null) {
           outcomes.push(duplicate);
@@ -262,8 +263,7 @@ export function prepareAppend(db: Database.Database, shared: SharedStatements, r
           insertEvents(rows);
           rows.length = 0;
         }
-        if (event.idAssigned !== true)
-          accepted.set(keyOf(request.bus, event.source, event.id), { seq, published_at: now });
+        if (key !== null) accepted.set(key, { seq, published_at: now });
         for (const subscription of direct) {
           insertDelivery(shared, deliveryId++, subscription, seq, now, event.partitionKey, null, null);
         }
