@@ -198,10 +198,11 @@ async function withMonitoring<T>(bus: Busbar, sampled: number, work: () => Promi
   });
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
   const { port } = sink.address() as AddressInfo;
-  // The SDK reads the standard sampler variables when the provider is made.
-  process.env['OTEL_TRACES_SAMPLER'] = sampled === 1 ? 'parentbased_always_on' : 'parentbased_traceidratio';
-  process.env['OTEL_TRACES_SAMPLER_ARG'] = String(sampled);
-  const tracing = startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` })!;
+  const tracing = startTracing({
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+    OTEL_TRACES_SAMPLER: sampled === 1 ? 'parentbased_always_on' : 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: String(sampled),
+  })!;
   const metrics = createMetrics(bus, { processMetrics: true });
   try {
     return await work();

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +103,16 @@ describe('busbar start', () => {
     const bad = start(['--port', 'abc']);
     expect(await bad.exited).toBe(2);
     expect(bad.output().stderr.trim()).toBe('Expected --port to be a port number from 0 to 65535, got "abc" (string)');
+    const tracing = start(['--port', '0', '--storage', join(dir, 'never.db')], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+      OTEL_TRACES_SAMPLER: 'sometimes',
+    });
+    expect(await tracing.exited).toBe(2);
+    expect(tracing.output().stderr.trim()).toBe(
+      'Expected OTEL_TRACES_SAMPLER to be one of always_on, always_off, traceidratio, parentbased_always_on, ' +
+        'parentbased_always_off, parentbased_traceidratio, got "sometimes" (string)',
+    );
+    expect(existsSync(join(dir, 'never.db'))).toBe(false);
   });
 
   it('names an unreachable PostgreSQL (never its password) and exits 1; a bad schema name exits 2', async () => {

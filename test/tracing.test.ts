@@ -1,7 +1,7 @@
 /**
  * Tracing: spans for publish, match and every attempt, joined through the `traceparent` each stored
  * event carries; the webhook request and the pull consumer continue the attempt's span. In-process
- * with an in-memory exporter, then through `busbar start` exporting OTLP/HTTP to a local collector.
+ * with an in-memory exporter, then through `busbar start` exporting OTLP/HTTP (protobuf) to a local collector.
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -17,6 +17,7 @@ import type { CloudEvent } from '../src/core/events.js';
 import type { DeliveryContext } from '../src/core/engine/dispatcher.js';
 import { parentContext, parseTraceparent } from '../src/core/engine/tracing.js';
 import { WebhookRunner } from '../src/server/webhooks/index.js';
+import { decodeTraceRequest, type DecodedSpan } from './support/otlp.js';
 
 const CALLER = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
@@ -193,18 +194,15 @@ describe('busbar start with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('exports publish and attempt spans over OTLP/HTTP and sends the attempt context to the webhook', async () => {
-    const exported: Array<{ name: string; traceId: string; spanId: string; parentSpanId?: string }> = [];
+    const exported: DecodedSpan[] = [];
     const collector = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         if (req.url === '/v1/traces') {
-          const payload = JSON.parse(body) as {
-            resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<(typeof exported)[number]> }> }>;
-          };
-          for (const r of payload.resourceSpans) for (const s of r.scopeSpans) exported.push(...s.spans);
+          for (const r of decodeTraceRequest(Buffer.concat(chunks))) exported.push(...r.spans);
         }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
       });
     });
     const hooks: string[] = [];

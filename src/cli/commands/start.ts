@@ -46,8 +46,16 @@ export function registerStartCommand(program: Command): void {
     )
     .action(async (flags: StartFlags) => {
       const settings = resolveStartSettings(flags, process.env);
-      const bus = await Busbar.open({ storage: settings.storage, durability: settings.durability });
-      const tracing = startTracing(process.env);
+      // Before storage opens: a bad OTEL_* setting stops the start with nothing to close.
+      const tracing = startTracing(process.env, {
+        onError: (error) => process.stderr.write(`busbar: tracing: ${error.message} (those spans are dropped)\n`),
+      });
+      const bus = await Busbar.open({ storage: settings.storage, durability: settings.durability }).catch(
+        async (err: unknown) => {
+          await tracing?.shutdown();
+          throw err;
+        },
+      );
       const app = buildServer(bus, { apiKeys: settings.apiKeys, processMetrics: true });
       try {
         if (settings.topology !== null) {
@@ -65,7 +73,8 @@ export function registerStartCommand(program: Command): void {
       // Webhook delivery starts once the API is up and stops before storage closes.
       const webhooks = new WebhookRunner(bus, { handler: { allowPrivateTargets: settings.allowPrivateTargets } });
       webhooks.start();
-      if (tracing !== null) process.stdout.write(`busbar: tracing: spans to ${tracing.endpoint} (OTLP/HTTP)\n`);
+      if (tracing !== null)
+        process.stdout.write(`busbar: tracing: spans to ${tracing.endpoint} (OTLP/HTTP, protobuf)\n`);
       process.stdout.write(
         `busbar listening on http://${settings.host}:${port} (storage ${describeStorage(settings.storage, settings.durability)}, ` +
           `${settings.apiKeys.length === 0 ? 'no API keys: open to local clients' : `${settings.apiKeys.length} API keys`})\n`,
