@@ -17,8 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
 import { Busbar } from '../src/busbar.js';
 import { createMetrics } from '../src/server/metrics.js';
 import { startTracing } from '../src/server/tracing.js';
@@ -187,29 +186,40 @@ async function fanoutScenarios(ctx: Ctx): Promise<void> {
   }
 }
 
+/** The collector stub: reads and drops each request. */
+const COLLECTOR = `const s = require('node:http').createServer((req, res) => {
+  req.resume();
+  req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+});
+s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
+
 /**
  * Monitoring on: the server's metrics registry observing the engine, and a tracer provider exporting
- * every span over OTLP/HTTP (batched) to a collector stub on 127.0.0.1 that reads and drops them.
+ * every span over OTLP/HTTP (batched) to a collector stub on 127.0.0.1 that reads and drops them. The
+ * stub is a process of its own, as a collector is: in this one, its share of the work would count
+ * against the bus.
  */
 async function withMonitoring<T>(bus: Busbar, sampled: number, work: () => Promise<T>): Promise<T> {
-  const sink = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-  });
-  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  const { port } = sink.address() as AddressInfo;
-  const tracing = startTracing({
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
-    OTEL_TRACES_SAMPLER: sampled === 1 ? 'parentbased_always_on' : 'parentbased_traceidratio',
-    OTEL_TRACES_SAMPLER_ARG: String(sampled),
-  })!;
-  const metrics = createMetrics(bus, { processMetrics: true });
+  const collector = spawn(process.execPath, ['-e', COLLECTOR], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    return await work();
+    const port = await new Promise<string>((resolve, reject) => {
+      collector.stdout.once('data', (line: Buffer) => resolve(line.toString().trim()));
+      collector.once('exit', (code) => reject(new Error(`the collector stub exited with code ${code}`)));
+    });
+    const tracing = startTracing({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      OTEL_TRACES_SAMPLER: sampled === 1 ? 'parentbased_always_on' : 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: String(sampled),
+    })!;
+    const metrics = createMetrics(bus, { processMetrics: true });
+    try {
+      return await work();
+    } finally {
+      metrics.close();
+      await tracing.shutdown();
+    }
   } finally {
-    metrics.close();
-    await tracing.shutdown();
-    await new Promise((resolve) => sink.close(resolve));
+    collector.kill();
   }
 }
 

@@ -6,7 +6,10 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { gzip } from 'node:zlib';
 import { SpanStatusCode, type AttributeValue, type Attributes, type SpanKind } from '@opentelemetry/api';
 
@@ -84,13 +87,14 @@ export class Writer {
   buf: Buffer;
   pos = 0;
 
+  // Buffers of their own, never slices of Node's shared pool: a request's is handed to another thread.
   constructor(size = 16 * 1024) {
-    this.buf = Buffer.allocUnsafe(size);
+    this.buf = Buffer.allocUnsafeSlow(size);
   }
 
   private ensure(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + bytes));
     this.buf.copy(bigger, 0, 0, this.pos);
     this.buf = bigger;
   }
@@ -327,7 +331,7 @@ export function encodeSpan(w: Writer, s: SpanData): void {
 
 /**
  * An `ExportTraceServiceRequest` of spans already encoded by {@link encodeSpan}, per scope, under
- * `resource`: a new buffer, the request's own.
+ * `resource`: a view of a new buffer, the request's own (its whole `ArrayBuffer` may be transferred).
  */
 export function encodeRequest(resource: Attributes, scopes: ReadonlyMap<Scope, Writer>): Buffer {
   let size = 64;
@@ -437,5 +441,87 @@ export class OtlpHttpSender {
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** A request handed to the sending thread: the buffer is transferred, not copied. */
+export interface SendRequest {
+  readonly id: number;
+  readonly buffer: ArrayBuffer;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** The sending thread's answer to a request: no error when the collector took it. */
+export interface SendReply {
+  readonly id: number;
+  readonly error?: string;
+}
+
+/** otlp-worker.js, from src/server/ (tests run the sources) or dist/src/server/ (the build). */
+function workerFile(): URL {
+  const here = new URL('.', import.meta.url);
+  return fileURLToPath(here).includes(`${sep}dist${sep}`)
+    ? new URL('otlp-worker.js', here)
+    : new URL('../../dist/src/server/otlp-worker.js', here);
+}
+
+/**
+ * Sends export requests from a thread of its own ({@link OtlpHttpSender} there), so that a server
+ * tracing every publish spends on the publishing thread only the encoding: the request's bytes move to
+ * the other thread without a copy. The thread is started with the first request, and again after it
+ * failed; it keeps the process alive only while requests are in flight.
+ */
+export class ThreadedSender {
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+
+  constructor(private readonly settings: ExporterSettings) {}
+
+  private start(): Worker {
+    const worker = new Worker(workerFile(), { workerData: { ...this.settings, url: this.settings.url.href } });
+    worker.unref();
+    worker.on('message', (reply: SendReply) => {
+      const waiting = this.pending.get(reply.id);
+      if (waiting === undefined) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
+      if (reply.error === undefined) waiting.resolve();
+      else waiting.reject(new Error(reply.error));
+    });
+    const stopped = (why: string) => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      for (const waiting of this.pending.values()) waiting.reject(new Error(`The OTLP export thread stopped: ${why}`));
+      this.pending.clear();
+    };
+    worker.on('error', (error) => stopped(error.message));
+    worker.on('exit', (code) => stopped(`exit code ${code}`));
+    return worker;
+  }
+
+  /** Sends `body` (a view of a buffer of its own, see {@link encodeRequest}: the buffer moves). */
+  send(body: Buffer): Promise<void> {
+    const worker = (this.worker ??= this.start());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.ref();
+      const message: SendRequest = {
+        id,
+        buffer: body.buffer as ArrayBuffer,
+        offset: body.byteOffset,
+        length: body.length,
+      };
+      worker.postMessage(message, [message.buffer]);
+    });
+  }
+
+  /** Stops the thread; call once nothing is in flight. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    if (worker !== null) await worker.terminate();
   }
 }

@@ -14,7 +14,7 @@
 import { trace, type Attributes } from '@opentelemetry/api';
 import { BusError, describeValue } from '../core/errors.js';
 import { packageVersion } from '../version.js';
-import { OtlpHttpSender, type ExporterSettings } from './otlp.js';
+import { ThreadedSender, type ExporterSettings } from './otlp.js';
 import { BusbarTracerProvider, type BatchSettings, type SamplerSettings, type TracingStats } from './tracer.js';
 
 /** A registered tracer provider: `shutdown()` exports what is still buffered and unregisters it. */
@@ -175,7 +175,7 @@ export function startTracing(env: Env, options: { onError?: (error: Error) => vo
   if (exporter === null) return null;
   const sampler = samplerSettings(env);
   const batch = batchSettings(env);
-  const sender = new OtlpHttpSender(exporter);
+  const sender = new ThreadedSender(exporter);
   const provider = new BusbarTracerProvider({
     resource: resource(env),
     sampler,
@@ -190,7 +190,7 @@ export function startTracing(env: Env, options: { onError?: (error: Error) => vo
     flush: () => provider.forceFlush(),
     async shutdown() {
       await provider.shutdown();
-      sender.close();
+      await sender.close();
       trace.disable();
     },
   };

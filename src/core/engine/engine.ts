@@ -438,7 +438,8 @@ export class Engine {
     const call = { started: performance.now(), events: 1, span, carry };
     try {
       const result = await this.publishTo(bus, busName, input, window, call);
-      span.setAttribute('messaging.batch.message_count', call.events);
+      // The messaging conventions count the messages of batch operations only.
+      if (call.events > 1) span.setAttribute('messaging.batch.message_count', call.events);
       endSpan(span);
       return result;
     } catch (err) {
