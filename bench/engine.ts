@@ -193,33 +193,33 @@ const COLLECTOR = `const s = require('node:http').createServer((req, res) => {
 });
 s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
 
+/** A collector stub on 127.0.0.1 that reads and drops each request, in a process of its own. */
+async function startCollector(): Promise<{ port: string; stop: () => void }> {
+  const child = spawn(process.execPath, ['-e', COLLECTOR], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (line: Buffer) => resolve(line.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the collector stub exited with code ${code}`)));
+  });
+  return { port, stop: () => child.kill() };
+}
+
 /**
  * Monitoring on: the server's metrics registry observing the engine, and a tracer provider exporting
- * every span over OTLP/HTTP (batched) to a collector stub on 127.0.0.1 that reads and drops them. The
- * stub is a process of its own, as a collector is: in this one, its share of the work would count
- * against the bus.
+ * every span over OTLP/HTTP (batched) to the collector stub. The stub is a process of its own, as a
+ * collector is: in this one, its share of the work would count against the bus.
  */
-async function withMonitoring<T>(bus: Busbar, sampled: number, work: () => Promise<T>): Promise<T> {
-  const collector = spawn(process.execPath, ['-e', COLLECTOR], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function withMonitoring<T>(bus: Busbar, port: string, sampled: number, work: () => Promise<T>): Promise<T> {
+  const tracing = startTracing({
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+    OTEL_TRACES_SAMPLER: sampled === 1 ? 'parentbased_always_on' : 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: String(sampled),
+  })!;
+  const metrics = createMetrics(bus, { processMetrics: true });
   try {
-    const port = await new Promise<string>((resolve, reject) => {
-      collector.stdout.once('data', (line: Buffer) => resolve(line.toString().trim()));
-      collector.once('exit', (code) => reject(new Error(`the collector stub exited with code ${code}`)));
-    });
-    const tracing = startTracing({
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
-      OTEL_TRACES_SAMPLER: sampled === 1 ? 'parentbased_always_on' : 'parentbased_traceidratio',
-      OTEL_TRACES_SAMPLER_ARG: String(sampled),
-    })!;
-    const metrics = createMetrics(bus, { processMetrics: true });
-    try {
-      return await work();
-    } finally {
-      metrics.close();
-      await tracing.shutdown();
-    }
+    return await work();
   } finally {
-    collector.kill();
+    metrics.close();
+    await tracing.shutdown();
   }
 }
 
@@ -233,6 +233,16 @@ async function monitoringScenarios(ctx: Ctx): Promise<void> {
     ['on', 1],
     ['on-sampled-10pct', 0.1],
   ] as const;
+  // One stub for the whole scenario, up before the first sample (its start-up is not measured).
+  const collector = await startCollector();
+  try {
+    await monitoringRuns(ctx, modes, collector.port);
+  } finally {
+    collector.stop();
+  }
+}
+
+async function monitoringRuns(ctx: Ctx, modes: ReadonlyArray<readonly [string, number]>, port: string): Promise<void> {
   for (const [name, concurrency, batch] of [
     ['single-c64', 64, 1],
     ['batch100-c4', 4, 100],
@@ -247,7 +257,7 @@ async function monitoringScenarios(ctx: Ctx): Promise<void> {
               await publishRate(bus, concurrency, batch, 0.3);
               return publishRate(bus, concurrency, batch, ctx.opts.sampleSeconds);
             };
-            return sampled === 0 ? run() : withMonitoring(bus, sampled, run);
+            return sampled === 0 ? run() : withMonitoring(bus, port, sampled, run);
           }),
         );
       }

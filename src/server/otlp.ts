@@ -469,15 +469,19 @@ function workerFile(): URL {
 /**
  * Sends export requests from a thread of its own ({@link OtlpHttpSender} there), so that a server
  * tracing every publish spends on the publishing thread only the encoding: the request's bytes move to
- * the other thread without a copy. The thread is started with the first request, and again after it
- * failed; it keeps the process alive only while requests are in flight.
+ * the other thread without a copy. The thread starts with the sender, and again with the next request
+ * after it failed; it keeps the process alive only while requests are in flight.
  */
 export class ThreadedSender {
   private worker: Worker | null = null;
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 1;
 
-  constructor(private readonly settings: ExporterSettings) {}
+  constructor(private readonly settings: ExporterSettings) {
+    // Started at once, so that the first batch does not wait for it (it holds the process open only
+    // while a request is in flight).
+    this.worker = this.start();
+  }
 
   private start(): Worker {
     const worker = new Worker(workerFile(), { workerData: { ...this.settings, url: this.settings.url.href } });
