@@ -60,6 +60,19 @@ afterEach(async () => {
 
 const tracer = () => trace.getTracer('busbar', '1.2.3');
 
+/** An attribute of every kind a collector must read back as given. */
+const VALUES = {
+  text: 'plain',
+  unicode: 'café ☕ 日本',
+  long: 'x'.repeat(300),
+  count: 42,
+  negative: -7,
+  ratio: 0.25,
+  flag: true,
+  list: ['a', 'b'],
+  numbers: [1, 2.5],
+};
+
 describe('startTracing with an OTLP endpoint', () => {
   it('sends spans as a collector reads them: ids, parents, kinds, exact times, attributes, events, links, status', async () => {
     tracing = startTracing({
@@ -80,17 +93,7 @@ describe('startTracing with an OTLP endpoint', () => {
       {
         kind: SpanKind.PRODUCER,
         startTime: 1_700_000_000_123.456,
-        attributes: {
-          text: 'plain',
-          unicode: 'café ☕ 日本',
-          long: 'x'.repeat(300),
-          count: 42,
-          negative: -7,
-          ratio: 0.25,
-          flag: true,
-          list: ['a', 'b'],
-          numbers: [1, 2.5],
-        },
+        attributes: VALUES,
       },
       remote,
     );
@@ -133,18 +136,7 @@ describe('startTracing with an OTLP endpoint', () => {
       kind: 4,
       startTimeUnixNano: 1_700_000_000_123_456_000n,
       endTimeUnixNano: 1_700_000_000_126_000_000n,
-      attributes: {
-        text: 'plain',
-        unicode: 'café ☕ 日本',
-        long: 'x'.repeat(300),
-        count: 42,
-        negative: -7,
-        ratio: 0.25,
-        flag: true,
-        list: ['a', 'b'],
-        numbers: [1, 2.5],
-        'messaging.batch.message_count': 3,
-      },
+      attributes: { ...VALUES, 'messaging.batch.message_count': 3 },
       status: undefined,
       flags: 0x301, // sampled, and the parent is known to be remote
     });
@@ -209,6 +201,25 @@ describe('startTracing with an OTLP endpoint', () => {
     for (const resolve of sends.splice(0)) resolve();
     await provider.forceFlush();
     expect(provider.stats).toEqual({ exported: 4, dropped: 6 });
+  });
+
+  it('never fails the traced call: a span it cannot encode, or a send that throws, is dropped and reported', async () => {
+    const errors: string[] = [];
+    const provider = new BusbarTracerProvider({
+      resource: {},
+      batch: { maxExportBatchSize: 1 },
+      send: () => {
+        throw new Error('no way out');
+      },
+      onError: (e) => errors.push(e.message),
+    });
+    const t = provider.getTracer('busbar');
+    expect(() => t.startSpan(42 as unknown as string).end()).not.toThrow();
+    t.startSpan('fine').end();
+    await provider.forceFlush();
+    expect(errors).toHaveLength(2);
+    expect(errors[1]).toBe('no way out');
+    expect(provider.stats).toEqual({ exported: 0, dropped: 2 });
   });
 
   it('retries a retryable answer, and reports a batch the collector refuses', async () => {

@@ -1,7 +1,8 @@
 /**
  * A tracer provider for the OpenTelemetry API, made for a server that traces every publish: spans are
- * plain records, ended spans wait in a bounded queue, and batches of them are encoded to OTLP protobuf
- * (./otlp.ts) and sent off the publishing call's turn. It does what the SDK's BasicTracerProvider with a
+ * plain records, each encoded to OTLP protobuf (./otlp.ts) as it ends into the batch being filled, and
+ * the batches are sent off the publishing call's turn (by a thread of their own, see tracing.ts). A
+ * failure of tracing never fails the traced operation: it costs spans, which are counted. It does what the SDK's BasicTracerProvider with a
  * BatchSpanProcessor does for Busbar's spans (samplers, parent-based sampling, the batch settings,
  * attributes, events, links, status) at a fraction of the cost per span (BENCHMARKS.md, "Monitoring
  * overhead"). Context propagation stays the API's.
@@ -122,7 +123,7 @@ function isAttributeValue(value: unknown): value is AttributeValue {
 /** Sets `key` on `into` unless the value is invalid or `into` already has {@link LIMIT} others; returns the count. */
 function put(into: Attributes, count: number, key: string, value: unknown): number {
   if (!isAttributeValue(value)) return count;
-  const added = !(key in into);
+  const added = !Object.hasOwn(into, key);
   if (added && count >= LIMIT) return count;
   into[key] = Array.isArray(value) ? ([...(value as unknown[])] as AttributeValue) : value;
   return added ? count + 1 : count;
@@ -254,7 +255,7 @@ class RecordedSpan implements Span, SpanData {
   }
 }
 
-/** What the batcher has done, for tests and the start-up line. */
+/** What the batcher has done. */
 export interface TracingStats {
   /** Spans handed to the collector. */
   exported: number;
@@ -300,7 +301,15 @@ class SpanBatcher {
     const chunk = this.filling;
     let writer = chunk.scopes.get(span.scope);
     if (writer === undefined) chunk.scopes.set(span.scope, (writer = this.spare.pop() ?? new Writer()));
-    encodeSpan(writer, span);
+    const at = writer.pos;
+    try {
+      encodeSpan(writer, span);
+    } catch (error) {
+      writer.pos = at;
+      this.stats.dropped++;
+      this.onError(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
     this.waiting++;
     if (++chunk.count >= this.settings.maxExportBatchSize) {
       this.full.push(chunk);
@@ -334,12 +343,17 @@ class SpanBatcher {
   }
 
   private sendChunk(chunk: Chunk): void {
-    const body = encodeRequest(this.resource, chunk.scopes);
+    let sending: Promise<void>;
+    try {
+      sending = this.send(encodeRequest(this.resource, chunk.scopes));
+    } catch (error) {
+      sending = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
     for (const writer of chunk.scopes.values()) {
       writer.reset();
       if (this.spare.length < 4) this.spare.push(writer);
     }
-    const sent = this.send(body).then(
+    const sent = sending.then(
       () => {
         this.stats.exported += chunk.count;
       },
