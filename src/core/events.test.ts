@@ -161,6 +161,26 @@ describe('validateEvent: invalid events', () => {
     expect(messageOf({ ...base, id: 7 })).toBe('Expected `id` to be a non-empty string, got 7 (number)');
   });
 
+  it('rejects what a CloudEvents String must not hold: control characters, lone surrogates, noncharacters', () => {
+    expect(messageOf({ ...base, id: 'a\u0000b' })).toBe(
+      'Expected `id` to be a CloudEvents String, without control characters, unpaired surrogates or ' +
+        'noncharacters; got U+0000 at index 1 of "a\\u0000b" (string)',
+    );
+    expect(messageOf({ ...base, type: 'order\nplaced' })).toContain('got U+000A at index 5');
+    expect(messageOf({ ...base, subject: 'x\u0085' })).toContain('got U+0085 at index 1');
+    expect(messageOf({ ...base, id: 'half \ud83d' })).toContain('got U+D83D at index 5');
+    expect(messageOf({ ...base, id: '\ude00 tail' })).toContain('got U+DE00 at index 0');
+    expect(messageOf({ ...base, datacontenttype: 'text/plain\ufffe' })).toContain('got U+FFFE at index 10');
+    expect(messageOf({ ...base, traceparent: 'a\u007f' })).toBe(
+      'Expected extension attribute `traceparent` to be a CloudEvents String, without control characters, ' +
+        'unpaired surrogates or noncharacters; got U+007F at index 1 of "a\u007f" (string)',
+    );
+    // Pairs, and every other character, are fine.
+    expect(validateEvent({ ...base, id: 'emoji 😀 ünïcödé \u00a0 \ufeff', type: 'tab-free' }).id).toBe(
+      'emoji 😀 ünïcödé \u00a0 \ufeff',
+    );
+  });
+
   it('requires source to be a URI-reference', () => {
     expect(messageOf({ ...base, source: 'order service' })).toBe(
       'Expected `source` to be a URI-reference (RFC 3986 §4.1), got "order service" (string)',

@@ -154,7 +154,7 @@ export function validateEventJson(
     if (typeof value !== 'string' && typeof value !== 'boolean' && !isInt32(value)) {
       expected(name, EXTENSION_VALUE_RULE, value, 'extension attribute ');
     }
-    event[name] = value;
+    event[name] = typeof value === 'string' ? allowedCharacters(name, value, 'extension attribute ') : value;
   }
 
   // `data: null` stays: null is a JSON payload that patterns can match, not an unset attribute.
@@ -232,9 +232,31 @@ function expected(field: string, what: string, got: unknown, kind = ''): never {
   fail('INVALID_EVENT', field, `Expected ${kind}\`${field}\` to be ${what}, got ${describeInput(got)}`);
 }
 
-function nonEmptyString(field: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '') expected(field, 'a non-empty string', value);
-  return value;
+function nonEmptyString(field: string, value: unknown, kind = ''): string {
+  if (typeof value !== 'string' || value === '') expected(field, 'a non-empty string', value, kind);
+  return allowedCharacters(field, value, kind);
+}
+
+/**
+ * What a CloudEvents String must not hold (core spec, "Type System"): control characters (U+0000–U+001F,
+ * U+007F–U+009F), surrogates not used in pairs, and noncharacters. Stores and HTTP headers choke on
+ * some of them (PostgreSQL text cannot hold U+0000).
+ */
+const FORBIDDEN = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
+/** The UTF-16 units any of those needs (surrogates: paired ones, too): a cheap test first. */
+const SUSPECT = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]/;
+
+function allowedCharacters(field: string, value: string, kind = ''): string {
+  if (!SUSPECT.test(value)) return value;
+  const found = FORBIDDEN.exec(value);
+  if (found === null) return value;
+  const code = found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+  fail(
+    'INVALID_EVENT',
+    field,
+    `Expected ${kind}\`${field}\` to be a CloudEvents String, without control characters, unpaired ` +
+      `surrogates or noncharacters; got U+${code} at index ${found.index} of ${describeInput(value)}`,
+  );
 }
 
 function isInt32(value: unknown): value is number {
