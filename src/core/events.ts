@@ -244,6 +244,7 @@ function nonEmptyString(field: string, value: unknown, kind = ''): string {
  */
 const FORBIDDEN = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
 /** The UTF-16 units any of those needs (surrogates: paired ones, too): a cheap test first. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const SUSPECT = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]/;
 
 function allowedCharacters(field: string, value: string, kind = ''): string {
