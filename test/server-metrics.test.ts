@@ -116,6 +116,21 @@ describe('GET /metrics', () => {
     }
   });
 
+  it("exports the tracer provider's span counts when tracing is on, and nothing of tracing otherwise", async () => {
+    expect([...(await scrape()).keys()].filter((k) => k.startsWith('busbar_trace_'))).toEqual([]);
+    const stats = { exported: 7, dropped: 2 };
+    const traced = await harness('memory', { server: { tracing: { stats } } });
+    try {
+      const read = async () => (await traced.send('GET', '/metrics')).body;
+      expect(await read()).toContain('busbar_trace_spans_exported_total 7\n');
+      expect(await read()).toContain('busbar_trace_spans_dropped_total 2\n');
+      stats.exported = 19;
+      expect(await read()).toContain('busbar_trace_spans_exported_total 19\n');
+    } finally {
+      await traced.close();
+    }
+  });
+
   it('classes failed attempts by what went wrong', () => {
     const record = (over: object) => ({
       attempt: 1,

@@ -219,6 +219,7 @@ describe('busbar start with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
         ...process.env,
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port(collector)}`,
         OTEL_SERVICE_NAME: 'bus-test',
+        OTEL_BSP_SCHEDULE_DELAY: '100',
       },
     });
     let out = '';
@@ -243,6 +244,13 @@ describe('busbar start with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
       const res = await send('POST', '/v1/buses/orders/events', event({ id: 'traced' }), { traceparent: CALLER });
       expect(res.status).toBe(200);
       await until(() => hooks.length === 1);
+      // The spans go out within the schedule delay, and /metrics counts them.
+      await until(async () => {
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        const exported = /^busbar_trace_spans_exported_total (\d+)$/m.exec(metrics);
+        return exported !== null && Number(exported[1]) >= 3 && /^busbar_trace_spans_dropped_total 0$/m.test(metrics);
+      });
+      expect(exported.some((s) => s.name === 'deliver hook')).toBe(true);
       child.kill('SIGTERM');
       await exited;
       const publish = exported.find((s) => s.name === 'publish orders')!;

@@ -18,6 +18,7 @@ import { tailRoutes } from './routes/tail.js';
 import { authenticator, type ApiKey } from './auth.js';
 import { collectRoutes, openApiDocument } from './openapi.js';
 import { createMetrics } from './metrics.js';
+import type { TracingStats } from './tracer.js';
 import { createFlow } from './flow.js';
 import { flowRoutes } from './routes/flow.js';
 import { serveDashboard } from './static.js';
@@ -46,6 +47,8 @@ export interface ServerOptions {
   apiKeys?: readonly ApiKey[];
   /** `GET /metrics` also exports the process metrics (`process_*`, `nodejs_*`). @default false */
   processMetrics?: boolean;
+  /** `GET /metrics` also exports these spans' counts (`startTracing`'s result). @default null */
+  tracing?: { readonly stats: Readonly<TracingStats> } | null;
 }
 
 /** The default of {@link ServerOptions.maxBodyBytes}. */
@@ -171,7 +174,10 @@ export function buildServer(bus: Busbar, options: ServerOptions = {}): FastifyIn
     }
   });
 
-  const metrics = createMetrics(bus, { processMetrics: options.processMetrics === true });
+  const metrics = createMetrics(bus, {
+    processMetrics: options.processMetrics === true,
+    tracing: options.tracing ?? null,
+  });
   const flow = createFlow(bus);
   app.addHook('onClose', (_instance, done) => {
     metrics.close();

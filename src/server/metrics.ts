@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Busbar } from '../busbar.js';
 import type { AttemptObservation } from '../core/engine/observer.js';
+import type { TracingStats } from './tracer.js';
 
 /** Latency buckets in seconds, from half a millisecond to a minute. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -43,6 +44,8 @@ export function failureClass(observation: AttemptObservation): string {
 export interface MetricsOptions {
   /** Also export the process metrics of prom-client (`process_*`, `nodejs_*`). @default false */
   readonly processMetrics?: boolean;
+  /** The tracer provider's counts (see tracing.ts), exported when tracing is on. @default null */
+  readonly tracing?: { readonly stats: Readonly<TracingStats> } | null;
 }
 
 /** The registry with Busbar's metrics; `close()` stops observing the engine. */
@@ -63,6 +66,26 @@ export function createMetrics(bus: Busbar, options: MetricsOptions = {}): Metric
   const registry = new Registry();
   if (options.processMetrics === true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const tracing = options.tracing ?? null;
+  if (tracing !== null) {
+    // Read from the provider at scrape time: spans are counted where they are sent.
+    const counted = (name: string, help: string, read: (stats: Readonly<TracingStats>) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read(tracing.stats));
+        },
+      });
+    counted('busbar_trace_spans_exported_total', 'Spans a collector accepted.', (s) => s.exported);
+    counted(
+      'busbar_trace_spans_dropped_total',
+      'Spans lost: the export queue was full, or the collector refused or could not be reached.',
+      (s) => s.dropped,
+    );
+  }
 
   const published = new Counter({
     name: 'busbar_events_published_total',

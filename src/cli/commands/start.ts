@@ -56,7 +56,7 @@ export function registerStartCommand(program: Command): void {
           throw err;
         },
       );
-      const app = buildServer(bus, { apiKeys: settings.apiKeys, processMetrics: true });
+      const app = buildServer(bus, { apiKeys: settings.apiKeys, processMetrics: true, tracing });
       try {
         if (settings.topology !== null) {
           const outcome = await applyTopology(bus, settings.topology);
