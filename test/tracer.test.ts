@@ -327,6 +327,14 @@ describe('startTracing settings', () => {
       { OTEL_EXPORTER_OTLP_HEADERS: 'novalue' },
       'Expected OTEL_EXPORTER_OTLP_HEADERS to be comma-separated key=value pairs',
     ],
+    [
+      { OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'bad name=1' },
+      'Expected OTEL_EXPORTER_OTLP_TRACES_HEADERS to be HTTP headers, valid names and values, got "bad name=1"',
+    ],
+    [
+      { OTEL_EXPORTER_OTLP_HEADERS: 'x-token=a%0Ab' },
+      'Expected OTEL_EXPORTER_OTLP_HEADERS to be HTTP headers, valid names and values',
+    ],
   ])('refuses %o, naming the variable, and registers nothing', (env, message) => {
     expect(() => startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: stub.endpoint, ...env })).toThrow(message);
     expect(tracer().startSpan('s').isRecording()).toBe(false);

@@ -109,6 +109,17 @@ function pairs(name: string, text: string | undefined): Record<string, string> {
   return out;
 }
 
+/** HTTP headers from a `key=value,...` variable: RFC 9110 names (tokens), values without controls but tab. */
+function headersOf(value: (name: string) => string | undefined, name: string): Record<string, string> {
+  const headers = pairs(name, value(name));
+  for (const [key, text] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key) || /[^\t\x20-\x7e\x80-\xff]/.test(text)) {
+      fail(name, 'HTTP headers, valid names and values', `${key}=${text}`);
+    }
+  }
+  return headers;
+}
+
 /** The exporter settings, or null when no endpoint is set or `OTEL_TRACES_EXPORTER=none`. */
 export function exporterSettings(env: Env): ExporterSettings | null {
   const value = reader(env);
@@ -141,12 +152,13 @@ export function exporterSettings(env: Env): ExporterSettings | null {
   const [compressionName, compression = 'none'] = either('COMPRESSION');
   if (compression !== 'gzip' && compression !== 'none') fail(compressionName, 'gzip or none', compression);
   const [timeoutName] = either('TIMEOUT');
+  const headers = {
+    ...headersOf(value, 'OTEL_EXPORTER_OTLP_HEADERS'),
+    ...headersOf(value, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+  };
   return {
     url,
-    headers: {
-      ...pairs('OTEL_EXPORTER_OTLP_HEADERS', value('OTEL_EXPORTER_OTLP_HEADERS')),
-      ...pairs('OTEL_EXPORTER_OTLP_TRACES_HEADERS', value('OTEL_EXPORTER_OTLP_TRACES_HEADERS')),
-    },
+    headers,
     timeoutMs: integer(value, timeoutName, 1, 10_000),
     compression,
   };
