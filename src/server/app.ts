@@ -18,7 +18,7 @@ import { tailRoutes } from './routes/tail.js';
 import { authenticator, type ApiKey } from './auth.js';
 import { collectRoutes, openApiDocument } from './openapi.js';
 import { createMetrics } from './metrics.js';
-import type { TracingStats } from './tracer.js';
+import type { Tracing } from './tracing.js';
 import { createFlow } from './flow.js';
 import { flowRoutes } from './routes/flow.js';
 import { serveDashboard } from './static.js';
@@ -48,7 +48,7 @@ export interface ServerOptions {
   /** `GET /metrics` also exports the process metrics (`process_*`, `nodejs_*`). @default false */
   processMetrics?: boolean;
   /** `GET /metrics` also exports these spans' counts (`startTracing`'s result). @default null */
-  tracing?: { readonly stats: Readonly<TracingStats> } | null;
+  tracing?: Pick<Tracing, 'stats'> | null;
 }
 
 /** The default of {@link ServerOptions.maxBodyBytes}. */

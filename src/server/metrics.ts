@@ -6,7 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Busbar } from '../busbar.js';
 import type { AttemptObservation } from '../core/engine/observer.js';
-import type { TracingStats } from './tracer.js';
+import type { Tracing } from './tracing.js';
 
 /** Latency buckets in seconds, from half a millisecond to a minute. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -45,7 +45,7 @@ export interface MetricsOptions {
   /** Also export the process metrics of prom-client (`process_*`, `nodejs_*`). @default false */
   readonly processMetrics?: boolean;
   /** The tracer provider's counts (see tracing.ts), exported when tracing is on. @default null */
-  readonly tracing?: { readonly stats: Readonly<TracingStats> } | null;
+  readonly tracing?: Pick<Tracing, 'stats'> | null;
 }
 
 /** The registry with Busbar's metrics; `close()` stops observing the engine. */
@@ -69,7 +69,7 @@ export function createMetrics(bus: Busbar, options: MetricsOptions = {}): Metric
   const tracing = options.tracing ?? null;
   if (tracing !== null) {
     // Read from the provider at scrape time: spans are counted where they are sent.
-    const counted = (name: string, help: string, read: (stats: Readonly<TracingStats>) => number) =>
+    const counted = (name: string, help: string, read: (stats: Tracing['stats']) => number) =>
       new Counter({
         name,
         help,

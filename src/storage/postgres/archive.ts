@@ -9,9 +9,9 @@ import {
   rawToDeliverable,
   rawToStoredEvent,
   toStoredEvent,
+  type CountersRow,
   type EventRow,
 } from '../rows.js';
-import type { CountersRow } from '../rows.js';
 import { OWES_UNCLAIMED } from './cursors.js';
 import { rows, type Sql } from './sql.js';
 
